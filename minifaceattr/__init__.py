@@ -1,0 +1,13 @@
+"""minifaceattr: a from-scratch deep-learning library in NumPy and CuPy, for teaching.
+
+    import minifaceattr as mfa
+    x = mfa.tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward(); x.grad   # array([[2., 4.]], dtype=float32)
+"""
+from . import functional
+from .autograd import Function, Tensor, is_grad_enabled, no_grad, tensor
+from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
+from .gradcheck import gradcheck
+from .random import manual_seed
+
+__version__ = "0.1.0"

@@ -1,0 +1,294 @@
+"""The autograd engine: ``Tensor``, ``Function``, ``backward`` and ``no_grad``.
+
+A ``Tensor`` wraps a raw NumPy or CuPy array (``.data``). Every operation on tensors is a
+``Function``: its ``forward`` maps raw arrays to a raw array and saves what its ``backward``
+will need; its ``backward`` maps the gradient of the output, dL/dy, to the gradients of
+the inputs, dL/dx_k = dL/dy · ∂y/∂x_k (the chain rule, one step). Calling a Function on
+tensors records it as the output's ``creator``: the graph is the chain of creators.
+
+``y.backward()`` walks that graph from ``y`` back to the leaves. The order matters: a
+Function may run its backward only once the gradient of its output is complete, i.e.
+after every use of that output has sent its share back. A reverse topological order
+guarantees exactly that, so we sort the graph once and visit each node once.
+"""
+import contextlib
+
+import numpy as np
+
+from .backend import check_device, device_of, get_array_module, to_device, to_numpy
+
+_grad_enabled = [True]
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside ``with no_grad():`` operations build no graph (for evaluation and updates)."""
+    previous = _grad_enabled[0]
+    _grad_enabled[0] = False
+    try:
+        yield
+    finally:
+        _grad_enabled[0] = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled[0]
+
+
+def sum_to(g, shape):
+    """Sum gradient ``g`` down to ``shape``: undo NumPy broadcasting in the backward pass.
+
+    If x of shape (3, 1) was broadcast to (2, 3, 4), each x element fed several outputs,
+    so its gradient is the sum of theirs: over the new leading axis and the stretched axis.
+    """
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return g.reshape(shape) if lead else g
+
+
+class Tensor:
+    """An n-dimensional array that remembers how it was computed, so it can be differentiated."""
+
+    __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.data
+        if isinstance(data, np.generic):
+            data = np.asarray(data)  # a NumPy scalar becomes a 0-d array
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = None
+        self.retains_grad = False
+        if self.requires_grad and not self.is_floating_point():
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+
+    # --- what it is -------------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: device_of(self.data))
+    is_leaf = property(lambda self: self.creator is None)
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        body = str(to_numpy(self.data)).replace("\n", "\n       ")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        dev = ", device='cuda'" if self.device == "cuda" else ""
+        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+
+    # --- moving and converting -----------------------------------------------------------
+    def numpy(self):
+        """The values as a NumPy array (copied from the GPU when needed)."""
+        return to_numpy(self.data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def detach(self):
+        """The same values, cut from the graph (no gradient flows through it)."""
+        return Tensor(self.data)
+
+    def to(self, target):
+        """``t.to("cuda")``, ``t.to("cpu")`` or ``t.to(np.float64)``: a differentiable copy."""
+        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
+            return F.to_device(self, check_device(target))
+        return F.cast(self, np.dtype(target))
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after backward (for inspection)."""
+        self.retains_grad = True
+        return self
+
+    # --- the backward pass -------------------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) · grad into ``leaf.grad`` for every leaf that requires it.
+
+        ``grad`` defaults to 1 for a one-element tensor (the usual loss). The graph's saved
+        arrays are freed as they are used unless ``retain_graph=True``, as in PyTorch.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "(no input required grad, or it was computed under no_grad)")
+        xp = get_array_module(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for a one-element output; "
+                                   f"this one has shape {self.shape}: pass backward(grad)")
+            grad = xp.ones_like(self.data)
+        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"backward(grad): grad has shape {grad.shape}, tensor has {self.shape}")
+
+        grads = {self: grad}          # gradient of each tensor, complete once all users sent theirs
+        for t in topological_order(self):  # outputs first, leaves last
+            g = grads.pop(t, None)    # popped: intermediate gradients are freed as we go
+            if g is None:             # every path to t was non-differentiable
+                continue
+            if t.is_leaf or t.retains_grad:
+                t.grad = g if t.grad is None else t.grad + g
+            if t.is_leaf:
+                continue
+            fn = t.creator
+            for x, gx in zip(fn.inputs, fn.run_backward(g, retain_graph)):
+                if gx is None or not x.requires_grad:
+                    continue
+                gx = sum_to(gx, x.shape).astype(x.dtype, copy=False)
+                grads[x] = grads[x] + gx if x in grads else gx
+
+    # --- operators (defined in minifaceattr.functional) ---------------------------------
+    def __add__(self, o): return F.add(self, o)
+    def __radd__(self, o): return F.add(o, self)
+    def __sub__(self, o): return F.sub(self, o)
+    def __rsub__(self, o): return F.sub(o, self)
+    def __mul__(self, o): return F.mul(self, o)
+    def __rmul__(self, o): return F.mul(o, self)
+    def __truediv__(self, o): return F.div(self, o)
+    def __rtruediv__(self, o): return F.div(o, self)
+    def __neg__(self): return F.neg(self)
+    def __pow__(self, c): return F.pow(self, c)
+    def __rpow__(self, base): return F.exp(self * float(np.log(base)))
+    def __matmul__(self, o): return F.matmul(self, o)
+    def __rmatmul__(self, o): return F.matmul(o, self)
+    def __getitem__(self, index): return F.getitem(self, index)
+    def __lt__(self, o): return Tensor(self.data < _raw(o))
+    def __le__(self, o): return Tensor(self.data <= _raw(o))
+    def __gt__(self, o): return Tensor(self.data > _raw(o))
+    def __ge__(self, o): return Tensor(self.data >= _raw(o))
+
+    def sum(self, *a, **k): return F.sum(self, *a, **k)
+    def mean(self, *a, **k): return F.mean(self, *a, **k)
+    def max(self, *a, **k): return F.max(self, *a, **k)
+    def reshape(self, *shape): return F.reshape(self, *shape)
+    def view(self, *shape): return F.reshape(self, *shape)
+    def flatten(self, start_dim=0): return F.flatten(self, start_dim)
+    def transpose(self, *axes): return F.transpose(self, *axes)
+    def permute(self, *axes): return F.permute(self, *axes)
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def sqrt(self): return F.sqrt(self)
+    def abs(self): return F.abs(self)
+    def relu(self): return F.relu(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def tanh(self): return F.tanh(self)
+    def softmax(self, axis=-1): return F.softmax(self, axis)
+    T = property(lambda self: F.transpose(self))
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def topological_order(root):
+    """The tensors of ``root``'s graph, each after every tensor computed from it.
+
+    An iterative depth-first search (no recursion, so a 10,000-op chain is fine): a tensor
+    is emitted once all its inputs are, then the list is reversed to put ``root`` first.
+    """
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        t, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(t)
+            continue
+        if t in visited:
+            continue
+        visited.add(t)
+        stack.append((t, True))
+        if t.creator is not None:
+            stack.extend((x, False) for x in t.creator.inputs
+                         if x.requires_grad and x not in visited)
+    return order[::-1]
+
+
+def as_tensor(x, like=None):
+    """``x`` as a Tensor; a Python number takes the dtype and device of ``like``."""
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and np.isscalar(x):
+        xp = get_array_module(like.data)
+        return Tensor(xp.asarray(x, dtype=like.dtype if like.is_floating_point() else None))
+    return Tensor(x)
+
+
+class Function:
+    """One differentiable operation. Subclasses define ``forward`` and ``backward``.
+
+    ``forward(*arrays) -> array`` computes the output from raw arrays and stores on ``self``
+    only what ``backward`` needs. ``backward(gy) -> tuple`` returns one gradient per input
+    (``None`` for an input that has none), each the shape of the output or broadcastable
+    back to its input; the engine sums broadcast gradients down with ``sum_to``.
+    """
+
+    def __call__(self, *inputs):
+        like = next((x for x in inputs if isinstance(x, Tensor)), None)
+        inputs = [as_tensor(x, like) for x in inputs]
+        devices = {x.device for x in inputs}
+        if len(devices) > 1:
+            raise RuntimeError(f"{type(self).__name__}: inputs are on different devices {sorted(devices)}")
+        needs_grad = is_grad_enabled() and any(x.requires_grad for x in inputs)
+        self.needs_input_grad = tuple(needs_grad and x.requires_grad for x in inputs)
+        y = self.forward(*[x.data for x in inputs])
+        y = Tensor(y)
+        if needs_grad:
+            y.requires_grad = True
+            y.creator = self
+            self.inputs = inputs
+        return y
+
+    def run_backward(self, gy, retain_graph):
+        if getattr(self, "released", False):
+            raise RuntimeError(f"backward through {type(self).__name__} a second time: its saved "
+                               "arrays were freed; call backward(retain_graph=True) the first time")
+        grads = self.backward(gy)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if not retain_graph:
+            inputs = self.inputs
+            self.__dict__.clear()  # drop the saved arrays; keep only the graph's edges
+            self.inputs, self.released = inputs, True
+        return grads
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+
+def tensor(data, requires_grad=False, device="cpu", dtype=None):
+    """Make a leaf Tensor. NumPy arrays keep their dtype; Python floats become float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        data = np.asarray(to_numpy(data), dtype=dtype)
+    elif isinstance(data, np.generic):
+        data = np.asarray(data)
+    elif not hasattr(data, "dtype"):
+        data = np.asarray(data)
+        if data.dtype == np.float64:
+            data = data.astype(np.float32)  # PyTorch's default for Python floats
+    return Tensor(to_device(data, device), requires_grad=requires_grad)
+
+
+from . import functional as F  # noqa: E402  (functional builds on Tensor and Function above)

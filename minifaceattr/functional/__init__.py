@@ -1,0 +1,11 @@
+"""Differentiable operators, with ``torch.nn.functional`` names where one exists.
+
+One file per family; each Function holds its forward and backward, the NumPy path and (for
+kernel-backed operators) the CUDA path side by side.
+"""
+from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .arithmetic import abs, add, div, exp, log, matmul, mul, neg, pow, sqrt, sub
+from .linear import dropout, linear
+from .reduction import max, mean, sum
+from .shape import (broadcast_to, cast, concat, flatten, getitem, permute, reshape, stack,
+                    to_device, transpose)

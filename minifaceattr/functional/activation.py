@@ -1,0 +1,85 @@
+"""Activations: relu, sigmoid, tanh, softmax, log_softmax.
+
+Element-wise ones have a CUDA kernel in ``kernels/activation.cu``; the NumPy line and the
+kernel call stand side by side in each forward and backward.
+"""
+from ..autograd import Function
+from ..backend import get_array_module, kernel_backend
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dx = gy · [x > 0]."""
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy):
+        return gy * (self.x > 0)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x), computed as exp(-log(1 + e^-x)) with a stable ``logaddexp``
+    (no overflow for large |x|, full relative precision in the tails);  dx = gy · y (1 - y)."""
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.exp(-xp.logaddexp(0, -x))
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    """y = tanh x;  dx = gy · (1 - y²)."""
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+class Softmax(Function):
+    """y_i = e^(x_i - m) / Σ_j e^(x_j - m) along ``axis`` (m = max x, so e^ never overflows);
+    dx = y · (gy - Σ_j gy_j y_j)."""
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.y = e / e.sum(axis=self.axis, keepdims=True)
+        return self.y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - m - log Σ_j e^(x_j - m) along ``axis``;  dx = gy - softmax(x) · Σ_j gy_j."""
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        self.y = shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def relu(x): return ReLU()(x)
+def sigmoid(x): return Sigmoid()(x)
+def tanh(x): return Tanh()(x)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    return Softmax(axis if dim is None else dim)(x)
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    return LogSoftmax(axis if dim is None else dim)(x)

@@ -1,0 +1,175 @@
+"""Operations that move elements around without changing them.
+
+Their backward moves the gradient back the same way: reshape it back, transpose it back,
+scatter it back into the positions that were read.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module, to_device as _to_device
+
+
+class Reshape(Function):
+    """y = x with a new shape;  dx = gy reshaped to x's shape."""
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    """y = x with axes permuted;  dx = gy with the inverse permutation."""
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        self.axes = tuple(reversed(range(x.ndim))) if self.axes is None else tuple(a % x.ndim for a in self.axes)
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return gy.transpose(np.argsort(self.axes))
+
+
+class BroadcastTo(Function):
+    """y = x broadcast to ``shape``;  dx = gy summed back (the engine's ``sum_to`` does it)."""
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return gy
+
+
+class GetItem(Function):
+    """y = x[index] (slices, integers, integer or boolean arrays);  dx = gy scattered back.
+
+    ``add.at`` (not ``dx[index] = gy``) so that an element read twice receives both gradients.
+    """
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if xp is np:
+            np.add.at(gx, self.index, gy)
+        else:
+            import cupyx
+            cupyx.scatter_add(gx, self.index, gy)
+        return gx
+
+
+class Concat(Function):
+    """y = [x_1, x_2, ...] joined along ``axis``;  dx_k = the slice of gy that x_k filled."""
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return tuple(xp.split(gy, np.cumsum(self.sizes)[:-1], axis=self.axis))
+
+
+class Stack(Function):
+    """y = x_1, x_2, ... stacked along a new ``axis``;  dx_k = gy taken at position k."""
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return get_array_module(xs[0]).stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return tuple(xp.take(gy, k, axis=self.axis) for k in range(gy.shape[self.axis]))
+
+
+class Cast(Function):
+    """y = x converted to ``dtype``;  dx = gy converted back."""
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.x_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.x_dtype)
+
+
+class ToDevice(Function):
+    """y = x copied to ``device``;  dx = gy copied back."""
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.x_device = "cuda" if type(x).__module__.startswith("cupy") else "cpu"
+        return _to_device(x, self.device)
+
+    def backward(self, gy):
+        return _to_device(gy, self.x_device)
+
+
+def _shape_args(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
+def reshape(x, *shape):
+    """``reshape(x, 2, -1)`` or ``reshape(x, (2, -1))``."""
+    return Reshape(_shape_args(shape))(x)
+
+
+def flatten(x, start_dim=0):
+    """Merge the axes from ``start_dim`` on into one: (N, C, H, W) -> (N, C·H·W) for start_dim=1."""
+    return reshape(x, *x.shape[:start_dim], -1)
+
+
+def transpose(x, *axes):
+    """Reverse the axes, or permute them as given (``transpose(x, 0, 2, 1)``)."""
+    return Transpose(_shape_args(axes) or None)(x)
+
+
+def permute(x, *axes):
+    return Transpose(_shape_args(axes))(x)
+
+
+def broadcast_to(x, shape):
+    return BroadcastTo(shape)(x)
+
+
+def getitem(x, index):
+    index = tuple(_raw_index(i) for i in index) if isinstance(index, tuple) else _raw_index(index)
+    return GetItem(index)(x)
+
+
+def _raw_index(i):
+    return i.data if hasattr(i, "creator") else i  # a Tensor used as an index
+
+
+def concat(xs, axis=0, *, dim=None):
+    return Concat(axis if dim is None else dim)(*xs)
+
+
+def stack(xs, axis=0, *, dim=None):
+    return Stack(axis if dim is None else dim)(*xs)
+
+
+def cast(x, dtype):
+    return Cast(np.dtype(dtype))(x)
+
+
+def to_device(x, device):
+    return ToDevice(device)(x)

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="minifaceattr",
+    version="0.1.0",
+    description="A from-scratch deep-learning library in NumPy and CuPy for teaching, "
+                "reproducing MGG-Net and HMTNet",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["minifaceattr", "minifaceattr.*"]),
+    package_data={"minifaceattr": ["kernels/*.cu", "kernels/*.h", "data/*.json"]},
+    python_requires=">=3.10",
+    install_requires=["numpy>=1.24", "pillow>=9", "matplotlib>=3.6", "tqdm>=4.60"],
+    extras_require={
+        "cuda12": ["cupy-cuda12x>=13"],
+        "cuda13": ["cupy-cuda13x>=14"],
+        "lfwa": ["h5py>=3"],
+        "test": ["pytest>=7", "h5py>=3"],
+    },
+)

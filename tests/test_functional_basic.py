@@ -1,0 +1,141 @@
+"""Float64 gradient checks of the first operator families, on awkward shapes."""
+import numpy as np
+import pytest
+
+import minifaceattr as mfa
+import minifaceattr.functional as F
+
+
+def T(rng, *shape, positive=False):
+    a = rng.standard_normal(shape)
+    return mfa.tensor(np.abs(a) + 0.5 if positive else a, requires_grad=True)
+
+
+# Broadcasting both ways: (1, 3) with (2, 1) and (5, 1, 3) with (3,).
+BINARY_SHAPES = [((1, 3), (2, 1)), ((5, 1, 3), (3,)), ((1,), (1,)), ((2, 3), ())]
+
+
+@pytest.mark.parametrize("op", [F.add, F.sub, F.mul, F.div])
+@pytest.mark.parametrize("shapes", BINARY_SHAPES)
+def test_binary_ops(rng, op, shapes):
+    a, b = T(rng, *shapes[0]), T(rng, *shapes[1], positive=True)
+    assert mfa.gradcheck(op, [a, b])
+
+
+@pytest.mark.parametrize("op, positive", [(F.neg, False), (F.exp, False), (F.log, True),
+                                          (F.sqrt, True), (F.abs, False), (F.relu, False),
+                                          (F.sigmoid, False), (F.tanh, False)])
+@pytest.mark.parametrize("shape", [(1,), (3, 5), (1, 2, 7)])
+def test_unary_ops(rng, op, positive, shape):
+    assert mfa.gradcheck(op, [T(rng, *shape, positive=positive)])
+
+
+@pytest.mark.parametrize("c", [2, 3.5, -1, 0.5])
+def test_pow(rng, c):
+    assert mfa.gradcheck(lambda x: F.pow(x, c), [T(rng, 2, 3, positive=True)])
+    assert mfa.gradcheck(lambda x: x ** c, [T(rng, 1, positive=True)])
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 1)), ((4,), (4, 3)),
+                                    ((2, 1, 3, 4), (5, 4, 2)), ((3,), (3,)), ((2, 3, 4), (4,))])
+def test_matmul(rng, shapes):
+    assert mfa.gradcheck(F.matmul, [T(rng, *shapes[0]), T(rng, *shapes[1])])
+
+
+@pytest.mark.parametrize("reduce", [F.sum, F.mean, F.max])
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (0, False), (1, True), ((0, 2), False),
+                                            (-1, True)])
+def test_reductions(rng, reduce, axis, keepdims):
+    assert mfa.gradcheck(lambda x: reduce(x, axis, keepdims), [T(rng, 3, 1, 5)])
+
+
+def test_reduction_aliases_match_numpy(rng):
+    x = T(rng, 2, 3, 4)
+    np.testing.assert_allclose(x.sum(dim=1, keepdim=True).data, x.data.sum(1, keepdims=True))
+    np.testing.assert_allclose(x.sum(1, True).data, x.data.sum(1, keepdims=True))
+    np.testing.assert_allclose(x.mean((0, 2)).data, x.data.mean((0, 2)))
+    np.testing.assert_allclose(x.max(-1).data, x.data.max(-1))
+
+
+def test_max_shares_gradient_among_ties():
+    x = mfa.tensor(np.array([[1.0, 3.0, 3.0]]), requires_grad=True)
+    F.max(x, 1).sum().backward()
+    np.testing.assert_allclose(x.grad, [[0.0, 0.5, 0.5]])
+
+
+def test_shape_ops(rng):
+    assert mfa.gradcheck(lambda x: F.reshape(x, 5, -1) * 2, [T(rng, 2, 5, 3)])
+    assert mfa.gradcheck(lambda x: F.transpose(x), [T(rng, 2, 1, 3)])
+    assert mfa.gradcheck(lambda x: F.permute(x, 2, 0, 1), [T(rng, 2, 1, 3)])
+    assert mfa.gradcheck(lambda x: F.broadcast_to(x, (4, 2, 3)), [T(rng, 2, 1)])
+    assert mfa.gradcheck(lambda x: F.flatten(x, 1), [T(rng, 2, 3, 1, 2)])
+
+
+@pytest.mark.parametrize("index", [(slice(1, None), 0), (np.array([0, 2, 2, 1]),),
+                                   (Ellipsis, slice(None, None, 2)), 1,
+                                   (np.array([[0, 1], [1, 1]]), np.array([2, 0]))])
+def test_getitem(rng, index):
+    assert mfa.gradcheck(lambda x: x[index], [T(rng, 3, 4)])
+
+
+def test_getitem_repeated_index_accumulates():
+    x = mfa.tensor(np.zeros(3), requires_grad=True)
+    x[np.array([1, 1, 2])].sum().backward()
+    np.testing.assert_allclose(x.grad, [0.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concat_and_stack(rng, axis):
+    a, b, c = T(rng, 2, 3), T(rng, 2, 3), T(rng, 2, 3)
+    assert mfa.gradcheck(lambda *xs: F.concat(xs, axis), [a, b, c])
+    assert mfa.gradcheck(lambda *xs: F.stack(xs, axis), [a, b, c])
+    d = T(rng, 2, 1)
+    assert mfa.gradcheck(lambda x, y: F.concat([x, y], axis=1), [a, d])
+
+
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_family(rng, fn, axis):
+    assert mfa.gradcheck(lambda x: fn(x, axis), [T(rng, 3, 1, 4)])
+
+
+def test_softmax_stable_for_large_inputs():
+    x = mfa.tensor(np.array([[1000.0, 0.0, -1000.0], [-800.0, -800.0, -801.0]]))
+    y = F.softmax(x, axis=1).data
+    ly = F.log_softmax(x, axis=1).data
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(ly))
+    np.testing.assert_allclose(y.sum(1), 1.0)
+    np.testing.assert_allclose(ly[0], [0.0, -1000.0, -2000.0])
+    np.testing.assert_allclose(np.exp(ly), y, rtol=1e-12)
+
+
+def test_sigmoid_stable_and_correct():
+    x = mfa.tensor(np.array([-1000.0, -30.0, 0.0, 2.0, 1000.0]))
+    y = F.sigmoid(x).data
+    assert y[0] == 0.0 and y[-1] == 1.0
+    np.testing.assert_allclose(y[1:4], 1 / (1 + np.exp(-x.data[1:4])), rtol=1e-13)
+
+
+@pytest.mark.parametrize("x_shape", [(1, 4), (5, 4), (2, 3, 4)])
+def test_linear(rng, x_shape):
+    x, w, b = T(rng, *x_shape), T(rng, 3, 4), T(rng, 3)
+    assert mfa.gradcheck(F.linear, [x, w, b])
+    assert mfa.gradcheck(F.linear, [x, w])
+    np.testing.assert_allclose(F.linear(x, w, b).data, x.data @ w.data.T + b.data)
+
+
+def test_dropout_train_and_eval(rng):
+    x = mfa.tensor(np.ones((200, 50)), requires_grad=True)
+    assert F.dropout(x, 0.3, training=False) is x
+    mfa.manual_seed(0)
+    y = F.dropout(x, 0.3)
+    kept = y.data != 0
+    assert abs(kept.mean() - 0.7) < 0.02
+    np.testing.assert_allclose(y.data[kept], 1 / 0.7)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, y.data)
+
+    def same_mask_every_call(a):
+        mfa.manual_seed(1)
+        return F.dropout(a, 0.5)
+    assert mfa.gradcheck(same_mask_every_call, [T(rng, 3, 4)])
