@@ -17,6 +17,7 @@
 #include <float.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <setjmp.h>
@@ -49,8 +50,7 @@ alignas(16) static unsigned char emu_dynamic_shared[EMU_MAX_DYNAMIC_SHARED];
 // ---- math functions that CUDA has and C does not -----------------------------------------
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
-static inline float __expf(float x) { return expf(x); }
-static inline float __logf(float x) { return logf(x); }
+// (__expf and __logf, CUDA's fast versions, are already in glibc's math.h.)
 static inline float __fdividef(float a, float b) { return a / b; }
 static inline float saturatef(float x) { return fminf(fmaxf(x, 0.0f), 1.0f); }
 static inline int min(int a, int b) { return a < b ? a : b; }
@@ -111,7 +111,9 @@ static void __emu_syncthreads(int line) {
     if (!emu_current) longjmp(emu_abort, 1);
     emu_current->state = EMU_AT_BARRIER;
     emu_current->barrier_line = line;
+    asm volatile("" ::: "memory");  // the compiler must re-read shared memory after the barrier
     swapcontext(&emu_current->context, &emu_scheduler);
+    asm volatile("" ::: "memory");
 }
 #define __syncthreads() __emu_syncthreads(__LINE__)
 
@@ -120,8 +122,11 @@ static void emu_fiber_main() {
     emu_current->state = EMU_DONE;   // returning resumes uc_link, the scheduler
 }
 
-static int emu_fail(char* err, size_t n, const char* fmt, unsigned a, unsigned b, unsigned c) {
-    snprintf(err, n, fmt, a, b, c);
+static int emu_fail(char* err, size_t n, const char* fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(err, n, fmt, args);
+    va_end(args);
     return 1;
 }
 
@@ -146,8 +151,9 @@ static int emu_run_block_fibers(int n, int mode, unsigned seed, unsigned block, 
         f->index = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
         f->state = EMU_RUNNING;
         getcontext(&f->context);
-        f->context.uc_stack.ss_sp = emu_stacks + (size_t)t * EMU_STACK_BYTES;
-        f->context.uc_stack.ss_size = EMU_STACK_BYTES - 4096;  // last page is a guard
+        // The stack grows down; the page below it is a guard (see emu_launch).
+        f->context.uc_stack.ss_sp = emu_stacks + (size_t)t * EMU_STACK_BYTES + 4096;
+        f->context.uc_stack.ss_size = EMU_STACK_BYTES - 4096;
         f->context.uc_link = &emu_scheduler;
         makecontext(&f->context, emu_fiber_main, 0);
     }
@@ -192,16 +198,16 @@ static int emu_launch(void (*thread)(void**), void** args, const unsigned* grid,
     if (uses_barrier && !emu_stacks) {
         emu_stacks = (char*)mmap(0, (size_t)EMU_MAX_THREADS * EMU_STACK_BYTES, PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (emu_stacks == MAP_FAILED) { emu_stacks = 0; return emu_fail(err, len, "mmap of fiber stacks failed%u%u%u", 0, 0, 0); }
+        if (emu_stacks == MAP_FAILED) { emu_stacks = 0; return emu_fail(err, len, "mmap of fiber stacks failed"); }
         for (int t = 0; t < EMU_MAX_THREADS; t++)  // a stack overflow faults instead of corrupting
-            mprotect(emu_stacks + (size_t)t * EMU_STACK_BYTES + EMU_STACK_BYTES - 4096, 4096, PROT_NONE);
+            mprotect(emu_stacks + (size_t)t * EMU_STACK_BYTES, 4096, PROT_NONE);
     }
     emu_thread = thread;
     emu_args = args;
     emu_current = 0;
     if (setjmp(emu_abort))
         return emu_fail(err, len, "__syncthreads was reached in a kernel the emulator ran without "
-                        "fibers (it found no barrier in the kernel's source)%u%u%u", 0, 0, 0);
+                        "fibers (it found no barrier in the kernel's source)");
     unsigned linear = 0;
     for (blockIdx.z = 0; blockIdx.z < gridDim.z; blockIdx.z++)
         for (blockIdx.y = 0; blockIdx.y < gridDim.y; blockIdx.y++)
