@@ -9,3 +9,4 @@ from .linear import dropout, linear
 from .reduction import max, mean, sum
 from .shape import (broadcast_to, cast, concat, flatten, getitem, permute, reshape, stack,
                     to_device, transpose)
+from .graph_attention import graph_attention
