@@ -207,7 +207,8 @@ static int emu_launch(void (*thread)(void**), void** args, const unsigned* grid,
     emu_current = 0;
     if (setjmp(emu_abort))
         return emu_fail(err, len, "__syncthreads was reached in a kernel the emulator ran without "
-                        "fibers (it found no barrier in the kernel's source)");
+                        "fibers: it found no __syncthreads in the kernel's source (one hidden in a "
+                        "macro?); write __syncthreads() in the kernel or a __device__ function");
     unsigned linear = 0;
     for (blockIdx.z = 0; blockIdx.z < gridDim.z; blockIdx.z++)
         for (blockIdx.y = 0; blockIdx.y < gridDim.y; blockIdx.y++)
