@@ -5,15 +5,20 @@ kernel call stand side by side in each forward and backward.
 """
 from ..autograd import Function
 from ..backend import get_array_module, kernel_backend
+from ..kernels import elementwise
 
 
 class ReLU(Function):
     """y = max(x, 0);  dx = gy · [x > 0]."""
     def forward(self, x):
         self.x = x
+        if kernel_backend(x) != "numpy":
+            return elementwise("activation", "relu_forward", x)
         return get_array_module(x).maximum(x, 0)
 
     def backward(self, gy):
+        if kernel_backend(gy) != "numpy":
+            return elementwise("activation", "relu_backward", self.x, gy)
         return gy * (self.x > 0)
 
 
@@ -21,21 +26,31 @@ class Sigmoid(Function):
     """y = 1 / (1 + e^-x), computed as exp(-log(1 + e^-x)) with a stable ``logaddexp``
     (no overflow for large |x|, full relative precision in the tails);  dx = gy · y (1 - y)."""
     def forward(self, x):
-        xp = get_array_module(x)
-        self.y = xp.exp(-xp.logaddexp(0, -x))
+        if kernel_backend(x) != "numpy":
+            self.y = elementwise("activation", "sigmoid_forward", x)
+        else:
+            xp = get_array_module(x)
+            self.y = xp.exp(-xp.logaddexp(0, -x))
         return self.y
 
     def backward(self, gy):
+        if kernel_backend(gy) != "numpy":
+            return elementwise("activation", "sigmoid_backward", self.y, gy)
         return gy * self.y * (1 - self.y)
 
 
 class Tanh(Function):
     """y = tanh x;  dx = gy · (1 - y²)."""
     def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
+        if kernel_backend(x) != "numpy":
+            self.y = elementwise("activation", "tanh_forward", x)
+        else:
+            self.y = get_array_module(x).tanh(x)
         return self.y
 
     def backward(self, gy):
+        if kernel_backend(gy) != "numpy":
+            return elementwise("activation", "tanh_backward", self.y, gy)
         return gy * (1 - self.y * self.y)
 
 
