@@ -1,4 +1,5 @@
-"""The CPU emulator runs CUDA kernels faithfully, and fails loudly where CUDA would misbehave.
+"""The CPU emulator runs CUDA kernels faithfully, and fails loudly where CUDA would misbehave;
+the loader builds and launches them.
 
 The small kernels below each test one feature: grid and block indices, shared memory,
 barriers, atomics. The key test is the last group: the course's reduction kernel with one
@@ -8,11 +9,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from minifaceattr.kernels import kernel_source
+from minifaceattr.kernels import elementwise, get_kernel, grid_1d, kernel_source, launch_1d, loader
+from minifaceattr.kernels.loader import KERNEL_DIR
 from minifaceattr.kernels.emulator import RawModule
 from minifaceattr.kernels.signature import parse_kernels, strip_comments
 
@@ -234,7 +237,7 @@ def test_compile_error_shows_the_compiler_log():
 
 
 def test_every_kernel_in_the_kernels_folder_is_understood():
-    for path in Path(kernel_source.__globals__["KERNEL_DIR"]).glob("*.cu"):
+    for path in KERNEL_DIR.glob("*.cu"):
         code = path.read_text()
         kernels = parse_kernels(code, {"real_t": "double"})
         assert len(kernels) == strip_comments(code).count("__global__"), path.name
@@ -301,3 +304,43 @@ def test_reduction_missing_a_barrier_is_wrong_every_time(k):
         first = block_sums(broken, x)
         assert not np.allclose(first.sum(), x.sum()), f"missing barrier {k} went unnoticed, n={n}"
         np.testing.assert_array_equal(block_sums(broken, x), first)   # deterministic
+
+
+# ---- the loader ----------------------------------------------------------------------------
+
+def test_loader_rejects_what_it_cannot_build():
+    with pytest.raises(ValueError, match="no kernel family 'nope'.*activation"):
+        get_kernel("nope", "k", np.float32, "emu")
+    with pytest.raises(TypeError, match="float32 and float64.*int64"):
+        get_kernel("activation", "relu_forward", np.int64, "emu")
+    with pytest.raises(ValueError, match="'emu' or 'cuda'"):
+        get_kernel("activation", "relu_forward", np.float32, "numpy")
+    with pytest.raises(ValueError, match="one shape"):
+        elementwise("activation", "relu_backward", np.zeros(3), np.zeros(4))
+
+
+def test_launch_1d_of_nothing_launches_nothing():
+    launch_1d(lambda *a, **k: pytest.fail("launched"), 0, ())
+    assert grid_1d(1) == 1 and grid_1d(257) == 2 and grid_1d(10**6, max_blocks=8) == 8
+
+
+def test_cuda_kernels_check_arguments_then_launch(monkeypatch):
+    """The CuPy glue, with CuPy faked (the real thing runs under pytest -m gpu)."""
+    launches = []
+
+    class FakeRawModule:
+        def __init__(self, code, options):
+            assert options == ("-Dreal_t=float",) and "relu_forward" in code
+
+        def get_function(self, name):
+            return lambda grid, block, args, shared_mem: launches.append((name, grid, block, args))
+
+    fake_cupy = SimpleNamespace(ndarray=np.ndarray, RawModule=FakeRawModule)
+    monkeypatch.setattr(loader, "import_cupy", lambda: fake_cupy)
+    module = loader.CudaModule(kernel_source("activation"), ("-Dreal_t=float",), "activation.cu")
+    kernel = module.get_function("relu_forward")
+    x = np.zeros(300, np.float32)
+    launch_1d(kernel, x.size, (x, x, np.int32(x.size)))
+    assert launches == [("relu_forward", (2,), (256,), (x, x, np.int32(300)))]
+    with pytest.raises(TypeError, match="relu_forward.*'x'.*float32.*float64"):
+        kernel((1,), (256,), (np.zeros(3), x, np.int32(3)))

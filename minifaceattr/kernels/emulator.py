@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from .signature import check_args, parse_defines, parse_kernels
 HEADER = Path(__file__).with_name("cuda_emu.h")
 ORDERS = {"forward": 0, "reverse": 1, "shuffle": 2}
 MAX_DYNAMIC_SHARED = 48 * 1024
+LAUNCH_LOCK = threading.Lock()  # a launch uses the library's globals (threadIdx, ...)
 EXTERN_SHARED = re.compile(r"extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s*)?"
                            r"([A-Za-z_][\w ]*?)\s+(\w+)\s*\[\s*\]\s*;")
 
@@ -185,7 +187,8 @@ class Function:
         params = (ctypes.c_void_p * max(len(args), 1))(*pointers)
         error = ctypes.create_string_buffer(1024)
         dims = lambda d: (ctypes.c_uint * 3)(*d)
-        failed = self.launch(dims(grid), dims(block), ctypes.c_size_t(shared_mem), mode,
-                             ctypes.c_uint(seed), params, error, ctypes.c_size_t(len(error)))
+        with LAUNCH_LOCK:
+            failed = self.launch(dims(grid), dims(block), ctypes.c_size_t(shared_mem), mode,
+                                 ctypes.c_uint(seed), params, error, ctypes.c_size_t(len(error)))
         if failed:
             raise RuntimeError(f"kernel {name}: {error.value.decode()}")

@@ -47,25 +47,27 @@ class CudaModule:
     """A ``cupy.RawModule`` whose kernels check their arguments before each launch."""
 
     def __init__(self, code, options, name):
-        self.raw = import_cupy().RawModule(code=code, options=options)
+        self.cupy = import_cupy()
+        self.raw = self.cupy.RawModule(code=code, options=options)
         self.kernels = parse_kernels(code, parse_defines(options))
         self.name = name
 
     def get_function(self, name):
         if name not in self.kernels:
             raise ValueError(f"{self.name} has no kernel {name!r} (it has: {', '.join(self.kernels)})")
-        return CudaKernel(self.kernels[name], self.raw.get_function(name))
+        return CudaKernel(self.kernels[name], self.raw.get_function(name), self.cupy.ndarray)
 
 
 class CudaKernel:
     """``kernel(grid, block, args, shared_mem=0)`` on the GPU, like the emulator's Function."""
 
-    def __init__(self, kernel, raw):
+    def __init__(self, kernel, raw, array_type):
         self.kernel = kernel
         self.raw = raw
+        self.array_type = array_type
 
     def __call__(self, grid, block, args, shared_mem=0):
-        check_args(self.kernel, args, import_cupy().ndarray, "CuPy array")
+        check_args(self.kernel, args, self.array_type, "CuPy array")
         self.raw(tuple(grid), tuple(block), tuple(args), shared_mem=shared_mem)
 
 
