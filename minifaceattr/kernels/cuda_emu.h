@@ -165,20 +165,20 @@ static int emu_run_block_fibers(int n, int mode, unsigned seed, unsigned block, 
             swapcontext(&emu_scheduler, &emu_current->context);
         }
         emu_current = 0;
-        int done = 0, line = emu_fibers[0].barrier_line;
-        for (int t = 0; t < n; t++) {
-            done += emu_fibers[t].state == EMU_DONE;
-            if (emu_fibers[t].state == EMU_AT_BARRIER && emu_fibers[t].barrier_line != line)
-                return emu_fail(err, len, "threads of block %u stopped at different __syncthreads "
-                                "(lines %u and %u): every thread must reach the same barrier",
-                                block, line, emu_fibers[t].barrier_line);
-            emu_fibers[t].state = emu_fibers[t].state == EMU_DONE ? EMU_DONE : EMU_RUNNING;
-        }
+        int done = 0;
+        for (int t = 0; t < n; t++) done += emu_fibers[t].state == EMU_DONE;
         if (done == n) return 0;
         if (done > 0)
             return emu_fail(err, len, "in block %u, %u threads returned while %u others wait at "
                             "__syncthreads: every thread of a block must reach each barrier",
                             block, done, n - done);
+        for (int t = 0; t < n; t++) {  // all wait at a barrier: the same one?
+            if (emu_fibers[t].barrier_line != emu_fibers[0].barrier_line)
+                return emu_fail(err, len, "threads of block %u stopped at different __syncthreads "
+                                "(lines %d and %d): every thread must reach the same barrier",
+                                block, emu_fibers[0].barrier_line, emu_fibers[t].barrier_line);
+            emu_fibers[t].state = EMU_RUNNING;
+        }
     }
 }
 
@@ -198,7 +198,10 @@ static int emu_launch(void (*thread)(void**), void** args, const unsigned* grid,
     if (uses_barrier && !emu_stacks) {
         emu_stacks = (char*)mmap(0, (size_t)EMU_MAX_THREADS * EMU_STACK_BYTES, PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (emu_stacks == MAP_FAILED) { emu_stacks = 0; return emu_fail(err, len, "mmap of fiber stacks failed"); }
+        if (emu_stacks == MAP_FAILED) {
+            emu_stacks = 0;
+            return emu_fail(err, len, "could not reserve memory for the fiber stacks");
+        }
         for (int t = 0; t < EMU_MAX_THREADS; t++)  // a stack overflow faults instead of corrupting
             mprotect(emu_stacks + (size_t)t * EMU_STACK_BYTES, 4096, PROT_NONE);
     }

@@ -131,8 +131,7 @@ class RawModule:
 
     ``options`` are compiler options as for CuPy; the ``-D`` ones reach g++ (and give
     ``real_t`` parameters their type), the rest (``--use_fast_math``, ``-arch=...``) are GPU
-    matters and ignored. ``name`` is the file name
-    that compiler errors point at.
+    matters and ignored. ``name`` is the file name that compiler errors point at.
     """
 
     def __init__(self, code, options=(), name="kernel.cu"):
