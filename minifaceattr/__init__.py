@@ -5,6 +5,7 @@
     (x * x).sum().backward(); x.grad   # array([[2., 4.]], dtype=float32)
 """
 from . import functional
+from . import models, nn, optim, serialization
 from .autograd import Function, Tensor, is_grad_enabled, no_grad, tensor
 from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
 from .gradcheck import gradcheck
