@@ -15,6 +15,6 @@ setup(
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],
         "lfwa": ["h5py>=3"],
-        "test": ["pytest>=7", "h5py>=3"],
+        "test": ["pytest>=7", "h5py>=3", "cuda-bindings>=13.0,<14", "nvidia-cuda-nvrtc>=13.0,<14"],
     },
 )
