@@ -10,3 +10,6 @@ from .reduction import max, mean, sum
 from .shape import (broadcast_to, cast, concat, flatten, getitem, permute, reshape, stack,
                     to_device, transpose)
 from .graph_attention import graph_attention
+from .norm import batch_norm
+from .loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
+                   smooth_huber_loss, smooth_l1_loss)
