@@ -64,7 +64,8 @@ def load_pretrained(model, path, replaceable=("fc.",)):
     Keys starting with a ``replaceable`` prefix (ResNet's classifier ``fc.``) may be
     missing from the file or differ in shape (1000 ImageNet classes vs 40 attributes):
     they are skipped, the model keeps its freshly initialised values, and a warning names
-    them. Every other key must match exactly. Returns the list of skipped keys.
+    them. A missing ``num_batches_tracked`` (files from before PyTorch 0.4.1) keeps the
+    model's counter. Every other key must match exactly. Returns the list of skipped keys.
     """
     state = load_weights(path)
     own = model.state_dict()
@@ -74,6 +75,9 @@ def load_pretrained(model, path, replaceable=("fc.",)):
     state = {k: v for k, v in state.items() if k not in skipped}
     for k in skipped:
         if k in own:
+            state[k] = own[k]
+    for k in own:  # files saved before PyTorch 0.4.1 have no batch counters: start them at 0
+        if k.endswith("num_batches_tracked") and k not in state:
             state[k] = own[k]
     try:
         model.load_state_dict(state)
