@@ -1,0 +1,270 @@
+"""2-D convolution as im2col → one GEMM → reshape.
+
+A convolution output is a dot product between a kernel and one window of the input:
+
+    y[n, o, oh, ow] = b[o] + Σ_{c,i,j} W[o, c, i, j] · x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw]
+
+(x is zero outside its H × W). ``im2col`` copies every window into one column of a matrix,
+so that all the dot products become a single matrix product:
+
+    cols[(c, i, j), (n, oh, ow)] = x[n, c, oh·sh − ph + i·dh, ow·sw − pw + j·dw]
+    y2 = W2 @ cols          W2 = W.reshape(C_out, C·kh·kw),  y2: (C_out, N·OH·OW)
+    y  = y2 as (N, C_out, OH, OW) + b
+
+The columns of all N images sit side by side, so the GEMM is one large product that BLAS (or
+cuBLAS) runs at full speed. Its result is channel-major, (C_out, N, OH, OW); one transpose
+gives NCHW. The backward pass is three more matrix products and the adjoint of im2col:
+
+    gy2 = gy as (C_out, N·OH·OW)
+    dW  = gy2 @ colsᵀ                 db = Σ_columns gy2
+    dx  = col2im(W2ᵀ @ gy2)           col2im adds each column back where im2col took it from
+
+Each data-movement step has a NumPy twin (``*_numpy``) and a CUDA kernel in
+``kernels/conv.cu`` (``*_kernel``, run on the GPU or by the CPU emulator); the GEMMs are
+``@`` in both cases: NumPy's BLAS, or cuBLAS through CuPy.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module, is_cupy_array, kernel_backend
+from ..kernels import get_kernel, launch_1d
+
+
+def pair(value, name):
+    """``3`` -> (3, 3); ``(3, 2)`` -> (3, 2): one value per spatial axis (height, width)."""
+    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(values[0]), int(values[1])
+
+
+def output_size(size, kernel, stride, padding, dilation=1):
+    """How many windows fit along one axis: ⌊(size + 2·padding − dilation·(kernel − 1) − 1)
+    / stride⌋ + 1, as in PyTorch."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size of one convolution, named as in ``kernels/conv.cu``."""
+    N: int   # batch
+    C: int   # input channels
+    H: int   # input height and width
+    W: int
+    KH: int  # kernel height and width
+    KW: int
+    SH: int  # stride
+    SW: int
+    PH: int  # zero padding on each side
+    PW: int
+    DH: int  # dilation: the distance between kernel taps
+    DW: int
+
+    OH = property(lambda g: output_size(g.H, g.KH, g.SH, g.PH, g.DH))
+    OW = property(lambda g: output_size(g.W, g.KW, g.SW, g.PW, g.DW))
+    cols_shape = property(lambda g: (g.C * g.KH * g.KW, g.N * g.OH * g.OW))
+    padded_shape = property(lambda g: (g.C, g.N, g.H + 2 * g.PH, g.W + 2 * g.PW))
+
+    def kernel_args(self):
+        """N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW as the kernels' ``int``s."""
+        sizes = (*(getattr(self, f) for f in self.__dataclass_fields__), self.OH, self.OW)
+        return tuple(np.int32(s) for s in sizes)
+
+
+def window(padded, i, j, g):
+    """The view of ``padded`` (..., H + 2·PH, W + 2·PW) that kernel tap (i, j) reads:
+    window[..., oh, ow] = padded[..., oh·SH + i·DH, ow·SW + j·DW]."""
+    top, left = i * g.DH, j * g.DW
+    return padded[..., top:top + g.SH * (g.OH - 1) + 1:g.SH,
+                  left:left + g.SW * (g.OW - 1) + 1:g.SW]
+
+
+# --- NumPy twins -----------------------------------------------------------------------------
+# Inside the convolution the image is kept channel-major, (C, N, H, W): the rows of cols are
+# channels, so every copy below moves whole rows of pixels in their natural order.
+
+def im2col_numpy(x, g):
+    """cols[(c, i, j), (n, oh, ow)] = x[n, c, oh·SH − PH + i·DH, ow·SW − PW + j·DW], 0 outside.
+
+    One copy per kernel tap (i, j): KH·KW vectorised copies, none per pixel."""
+    padded = np.zeros(g.padded_shape, x.dtype)
+    padded[:, :, g.PH:g.PH + g.H, g.PW:g.PW + g.W] = x.transpose(1, 0, 2, 3)
+    cols = np.empty((g.C, g.KH, g.KW, g.N, g.OH, g.OW), x.dtype)
+    for i in range(g.KH):
+        for j in range(g.KW):
+            cols[:, i, j] = window(padded, i, j, g)
+    return cols.reshape(g.cols_shape)
+
+
+def col2im_numpy(cols, g):
+    """The adjoint of im2col: add every column element back to the pixel it was copied from.
+
+    Windows overlap (a pixel feeds up to KH·KW columns), hence ``+=`` and not ``=``."""
+    padded = np.zeros(g.padded_shape, cols.dtype)
+    cols = cols.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)
+    for i in range(g.KH):
+        for j in range(g.KW):
+            view = window(padded, i, j, g)
+            view += cols[:, i, j]
+    inside = padded[:, :, g.PH:g.PH + g.H, g.PW:g.PW + g.W]
+    return np.ascontiguousarray(inside.transpose(1, 0, 2, 3))
+
+
+def channel_major_to_nchw_numpy(y2, bias, g):
+    """y[n, o, oh, ow] = y2[o, (n, oh, ow)] + bias[o]."""
+    y = np.ascontiguousarray(y2.reshape(-1, g.N, g.OH, g.OW).transpose(1, 0, 2, 3))
+    if bias is not None:
+        y += bias.reshape(-1, 1, 1)
+    return y
+
+
+def nchw_to_channel_major_numpy(gy, g):
+    """gy2[o, (n, oh, ow)] = gy[n, o, oh, ow]."""
+    return np.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(gy.shape[1], -1)
+
+
+# --- CUDA kernels (kernels/conv.cu), on the GPU or through the emulator ----------------------
+# Each takes an optional preallocated ``out``, which the kernel must fill completely.
+
+def run_kernel(family, name, n, arrays, ints):
+    """Launch kernel ``name`` of ``kernels/<family>.cu`` over n elements, with the arrays then
+    the ints as arguments: on the GPU for CuPy arrays, else through the emulator."""
+    backend = "cuda" if is_cupy_array(arrays[0]) else "emu"
+    launch_1d(get_kernel(family, name, arrays[0].dtype, backend), n, (*arrays, *ints))
+
+
+def output_buffer(like, shape, out):
+    """``out`` if given (after checking its shape and dtype), else a new empty array."""
+    if out is None:
+        return get_array_module(like).empty(shape, like.dtype)
+    if out.shape != tuple(shape) or out.dtype != like.dtype:
+        raise ValueError(f"out must have shape {tuple(shape)} and dtype {like.dtype}, "
+                         f"got {out.shape} {out.dtype}")
+    return out
+
+
+def check_int32(g, c_out):
+    """The kernels index with int: every array they touch must have fewer than 2^31 elements."""
+    largest = max(np.prod(g.cols_shape), g.N * max(g.C, c_out) * max(g.H * g.W, g.OH * g.OW))
+    if largest >= 2**31:
+        raise ValueError(f"conv2d: {largest} elements do not fit the kernels' int indices; "
+                         "use a smaller batch")
+
+
+def im2col_kernel(x, g, out=None):
+    cols = output_buffer(x, g.cols_shape, out)
+    xp = get_array_module(x)
+    run_kernel("conv", "im2col", cols.size, (xp.ascontiguousarray(x), cols), g.kernel_args())
+    return cols
+
+
+def col2im_kernel(cols, g, out=None):
+    x_grad = output_buffer(cols, (g.N, g.C, g.H, g.W), out)
+    xp = get_array_module(cols)
+    run_kernel("conv", "col2im", x_grad.size, (xp.ascontiguousarray(cols), x_grad), g.kernel_args())
+    return x_grad
+
+
+def channel_major_to_nchw_kernel(y2, bias, g, out=None):
+    xp = get_array_module(y2)
+    c_out = y2.shape[0]
+    y = output_buffer(y2, (g.N, c_out, g.OH, g.OW), out)
+    bias = xp.zeros(c_out, y2.dtype) if bias is None else xp.ascontiguousarray(bias)
+    sizes = (np.int32(g.N), np.int32(c_out), np.int32(g.OH * g.OW))
+    run_kernel("conv", "channel_major_to_nchw", y.size, (xp.ascontiguousarray(y2), bias, y), sizes)
+    return y
+
+
+def nchw_to_channel_major_kernel(gy, g, out=None):
+    xp = get_array_module(gy)
+    c_out = gy.shape[1]
+    gy2 = output_buffer(gy, (c_out, g.N * g.OH * g.OW), out)
+    sizes = (np.int32(g.N), np.int32(c_out), np.int32(g.OH * g.OW))
+    run_kernel("conv", "nchw_to_channel_major", gy2.size, (xp.ascontiguousarray(gy), gy2), sizes)
+    return gy2
+
+
+# --- each step: the NumPy twin or the kernel, as the backend says ----------------------------
+
+def im2col(x, g):
+    return im2col_numpy(x, g) if kernel_backend(x) == "numpy" else im2col_kernel(x, g)
+
+
+def col2im(cols, g):
+    return col2im_numpy(cols, g) if kernel_backend(cols) == "numpy" else col2im_kernel(cols, g)
+
+
+def channel_major_to_nchw(y2, bias, g):
+    if kernel_backend(y2) == "numpy":
+        return channel_major_to_nchw_numpy(y2, bias, g)
+    return channel_major_to_nchw_kernel(y2, bias, g)
+
+
+def nchw_to_channel_major(gy, g):
+    if kernel_backend(gy) == "numpy":
+        return nchw_to_channel_major_numpy(gy, g)
+    return nchw_to_channel_major_kernel(gy, g)
+
+
+class Conv2d(Function):
+    """y = W2 @ im2col(x) + b, reshaped to NCHW (see the module docstring);
+    dW = gy2 @ colsᵀ,  db = Σ gy2,  dx = col2im(W2ᵀ @ gy2).
+
+    The columns are kept for the backward pass (memory: C·kh·kw·N·OH·OW elements per layer).
+    """
+    def __init__(self, stride, padding, dilation):
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x, w, b=None):
+        check_conv_inputs(x, w, b)
+        g = ConvGeometry(*x.shape, *w.shape[2:], *self.stride, *self.padding, *self.dilation)
+        if g.OH < 1 or g.OW < 1:
+            raise ValueError(f"conv2d: input {x.shape} with kernel {w.shape[2:]}, padding "
+                             f"{self.padding} and dilation {self.dilation} leaves no output pixel")
+        if kernel_backend(x) != "numpy":
+            check_int32(g, w.shape[0])
+        self.g, self.w2 = g, w.reshape(w.shape[0], -1)
+        self.cols = im2col(x, g)
+        y2 = self.w2 @ self.cols                 # the GEMM: BLAS, or cuBLAS on the GPU
+        return channel_major_to_nchw(y2, b, g)
+
+    def backward(self, gy):
+        g, cols, need = self.g, self.cols, self.needs_input_grad
+        gy2 = nchw_to_channel_major(gy, g)
+        gw = (gy2 @ cols.T).reshape(-1, g.C, g.KH, g.KW) if need[1] else None
+        gb = gy2.sum(axis=1) if len(need) > 2 and need[2] else None
+        gx = col2im(self.w2.T @ gy2, g) if need[0] else None
+        return gx, gw, gb
+
+
+def check_conv_inputs(x, w, b):
+    """Clear errors for the mistakes the matrix shapes would only report obscurely."""
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d expects x (N, C, H, W) and weight (C_out, C_in, kh, kw), "
+                         f"got {x.shape} and {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels but weight {w.shape} expects "
+                         f"{w.shape[1]}")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape ({w.shape[0]},), got {b.shape}")
+    dtypes = {a.dtype for a in (x, w, b) if a is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"conv2d: x, weight and bias must share one dtype, got "
+                        f"{sorted(str(d) for d in dtypes)}")
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """torch.nn.functional.conv2d (without groups): x (N, C_in, H, W), weight
+    (C_out, C_in, kh, kw), bias (C_out,) or None -> (N, C_out, OH, OW).
+
+    stride, padding (zeros on each side) and dilation are an int or an (h, w) pair.
+    """
+    stride, padding, dilation = (pair(stride, "stride"), pair(padding, "padding"),
+                                 pair(dilation, "dilation"))
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"conv2d: stride and dilation must be >= 1 and padding >= 0, got "
+                         f"stride={stride}, padding={padding}, dilation={dilation}")
+    fn = Conv2d(stride, padding, dilation)
+    return fn(x, weight) if bias is None else fn(x, weight, bias)

@@ -1,0 +1,276 @@
+"""Pooling: max_pool2d, avg_pool2d and global_avg_pool2d, on (N, C, H, W) inputs.
+
+Each (n, c) plane is pooled on its own, so the code sees N·C planes of H × W pixels. Output
+pixel (oh, ow) pools the window of rows oh·sh − ph + i and columns ow·sw − pw + j
+(0 ≤ i < kh, 0 ≤ j < kw); the padding is −∞ for max pooling and 0 for average pooling:
+
+    max:  y[oh, ow] = max_{i,j} x[...]       dx[argmax] += gy[oh, ow]   (argmax saved)
+    avg:  y[oh, ow] = Σ_{i,j} x[...] / (kh·kw)   dx[window] += gy[oh, ow] / (kh·kw)
+    GAP:  y[n, c] = Σ_{h,w} x[n, c, h, w] / (H·W)   dx[n, c, h, w] = gy[n, c] / (H·W)
+
+As in conv.py, the NumPy twins loop over the kh·kw taps of the window, each step one
+vectorised operation on every output pixel at once. The CUDA kernels are in
+``kernels/pooling.cu``.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module, is_cupy_array, kernel_backend
+from ..kernels import get_kernel
+from .conv import output_buffer, output_size, pair, run_kernel, window
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Every size of one pooling layer, named as in ``kernels/pooling.cu``."""
+    planes: int  # N·C
+    H: int
+    W: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    PH: int
+    PW: int
+    DH = DW = 1  # pooling windows have no holes (for conv.window)
+
+    OH = property(lambda g: output_size(g.H, g.KH, g.SH, g.PH))
+    OW = property(lambda g: output_size(g.W, g.KW, g.SW, g.PW))
+    padded_shape = property(lambda g: (g.planes, g.H + 2 * g.PH, g.W + 2 * g.PW))
+
+    def kernel_args(self):
+        """planes, H, W, KH, KW, SH, SW, PH, PW, OH, OW as the kernels' ``int``s."""
+        sizes = (*(getattr(self, f) for f in self.__dataclass_fields__), self.OH, self.OW)
+        return tuple(np.int32(s) for s in sizes)
+
+
+def pool_geometry(x, kernel_size, stride, padding, name):
+    """The geometry of pooling ``x`` (N, C, H, W), with PyTorch's checks and defaults
+    (stride = kernel_size; padding at most half the kernel, so no window is all padding)."""
+    if x.ndim != 4:
+        raise ValueError(f"{name} expects x of shape (N, C, H, W), got {x.shape}")
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    padding = pair(padding, "padding")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{name}: kernel_size and stride must be >= 1 and padding >= 0, got "
+                         f"{kernel}, {stride}, {padding}")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
+    n, c, h, w = x.shape
+    g = PoolGeometry(n * c, h, w, *kernel, *stride, *padding)
+    if g.OH < 1 or g.OW < 1:
+        raise ValueError(f"{name}: input {x.shape} is smaller than the window {kernel}")
+    if kernel_backend(x) != "numpy" and g.planes * h * w >= 2**31:
+        raise ValueError(f"{name}: {x.size} elements do not fit the kernels' int indices")
+    return g
+
+
+# --- max pooling -----------------------------------------------------------------------------
+
+def tap_index(i, j, g):
+    """Where tap (i, j) of each window lies in its plane, as the flat index h·W + w: (OH, OW)."""
+    rows = np.arange(g.OH, dtype=np.int32) * g.SH - g.PH + i
+    cols = np.arange(g.OW, dtype=np.int32) * g.SW - g.PW + j
+    return rows[:, None] * np.int32(g.W) + cols
+
+
+def first_inside_index(g):
+    """The flat index of each window's first pixel inside the plane (its top-left one)."""
+    rows = np.maximum(np.arange(g.OH, dtype=np.int32) * g.SH - g.PH, 0)
+    cols = np.maximum(np.arange(g.OW, dtype=np.int32) * g.SW - g.PW, 0)
+    return rows[:, None] * np.int32(g.W) + cols
+
+
+def max_pool2d_numpy(x, g):
+    """y = the window maximum, argmax = its flat index h·W + w in the plane (int32).
+
+    The first maximum in row-major order wins a tie (hence ``>``, not ``>=``), and a NaN wins
+    over any number, as in PyTorch. A window of −∞ keeps its first pixel inside the plane."""
+    padded = np.full(g.padded_shape, -np.inf, x.dtype)
+    padded[:, g.PH:g.PH + g.H, g.PW:g.PW + g.W] = x.reshape(g.planes, g.H, g.W)
+    best = np.full((g.planes, g.OH, g.OW), -np.inf, x.dtype)
+    argmax = np.broadcast_to(first_inside_index(g), best.shape)
+    for i in range(g.KH):
+        for j in range(g.KW):
+            candidate = window(padded, i, j, g)
+            better = (candidate > best) | np.isnan(candidate)
+            best = np.where(better, candidate, best)
+            argmax = np.where(better, tap_index(i, j, g), argmax)
+    return best, argmax
+
+
+def max_pool2d_backward_numpy(gy, argmax, g):
+    """gx[plane, argmax[plane, o]] += gy[plane, o] for every output pixel o (a scatter-add:
+    ``np.add.at`` adds every occurrence of a repeated index, where ``gx[idx] += v`` would
+    keep only one of them)."""
+    gx = np.zeros(g.planes * g.H * g.W, gy.dtype)
+    plane_start = np.arange(g.planes, dtype=np.int64)[:, None] * (g.H * g.W)
+    np.add.at(gx, (plane_start + argmax.reshape(g.planes, -1)).ravel(), gy.ravel())
+    return gx
+
+
+def max_pool2d_kernel(x, g, out=None, argmax=None):
+    y = output_buffer(x, (g.planes, g.OH, g.OW), out)
+    xp = get_array_module(x)
+    argmax = xp.empty(y.shape, np.int32) if argmax is None else argmax
+    run_kernel("pooling", "max_pool2d_forward", y.size, (xp.ascontiguousarray(x), y, argmax),
+               g.kernel_args())
+    return y, argmax
+
+
+def max_pool2d_backward_kernel(gy, argmax, g, out=None):
+    gx = output_buffer(gy, (g.planes, g.H, g.W), out)
+    xp = get_array_module(gy)
+    run_kernel("pooling", "max_pool2d_backward", gx.size, (xp.ascontiguousarray(gy), argmax, gx),
+               g.kernel_args())
+    return gx
+
+
+class MaxPool2d(Function):
+    """y = max over each window; dx gets each gy at the position of its window's maximum."""
+    def __init__(self, kernel_size, stride, padding):
+        self.args = kernel_size, stride, padding
+
+    def forward(self, x):
+        g = self.g = pool_geometry(x, *self.args, "max_pool2d")
+        self.x_shape = x.shape
+        if kernel_backend(x) == "numpy":
+            y, self.argmax = max_pool2d_numpy(x, g)
+        else:
+            y, self.argmax = max_pool2d_kernel(x, g)
+        return y.reshape(*x.shape[:2], g.OH, g.OW)
+
+    def backward(self, gy):
+        if kernel_backend(gy) == "numpy":
+            gx = max_pool2d_backward_numpy(gy, self.argmax, self.g)
+        else:
+            gx = max_pool2d_backward_kernel(gy, self.argmax, self.g)
+        return gx.reshape(self.x_shape)
+
+
+# --- average pooling -------------------------------------------------------------------------
+
+def avg_pool2d_numpy(x, g):
+    """y = the window sum / (KH·KW), the zero padding counted (count_include_pad=True)."""
+    padded = np.zeros(g.padded_shape, x.dtype)
+    padded[:, g.PH:g.PH + g.H, g.PW:g.PW + g.W] = x.reshape(g.planes, g.H, g.W)
+    total = np.zeros((g.planes, g.OH, g.OW), x.dtype)
+    for i in range(g.KH):
+        for j in range(g.KW):
+            total += window(padded, i, j, g)
+    return total / x.dtype.type(g.KH * g.KW)
+
+
+def avg_pool2d_backward_numpy(gy, g):
+    """Each window spreads gy / (KH·KW) evenly over its pixels (padding's share is dropped)."""
+    share = gy.reshape(g.planes, g.OH, g.OW) / gy.dtype.type(g.KH * g.KW)
+    padded = np.zeros(g.padded_shape, gy.dtype)
+    for i in range(g.KH):
+        for j in range(g.KW):
+            view = window(padded, i, j, g)
+            view += share
+    return np.ascontiguousarray(padded[:, g.PH:g.PH + g.H, g.PW:g.PW + g.W])
+
+
+def avg_pool2d_kernel(x, g, out=None):
+    y = output_buffer(x, (g.planes, g.OH, g.OW), out)
+    xp = get_array_module(x)
+    run_kernel("pooling", "avg_pool2d_forward", y.size, (xp.ascontiguousarray(x), y),
+               g.kernel_args())
+    return y
+
+
+def avg_pool2d_backward_kernel(gy, g, out=None):
+    gx = output_buffer(gy, (g.planes, g.H, g.W), out)
+    xp = get_array_module(gy)
+    run_kernel("pooling", "avg_pool2d_backward", gx.size, (xp.ascontiguousarray(gy), gx),
+               g.kernel_args())
+    return gx
+
+
+class AvgPool2d(Function):
+    """y = mean over each window (padding counted as zeros); dx = Σ_windows gy / (kh·kw)."""
+    def __init__(self, kernel_size, stride, padding):
+        self.args = kernel_size, stride, padding
+
+    def forward(self, x):
+        g = self.g = pool_geometry(x, *self.args, "avg_pool2d")
+        self.x_shape = x.shape
+        y = avg_pool2d_numpy(x, g) if kernel_backend(x) == "numpy" else avg_pool2d_kernel(x, g)
+        return y.reshape(*x.shape[:2], g.OH, g.OW)
+
+    def backward(self, gy):
+        if kernel_backend(gy) == "numpy":
+            gx = avg_pool2d_backward_numpy(gy, self.g)
+        else:
+            gx = avg_pool2d_backward_kernel(gy, self.g)
+        return gx.reshape(self.x_shape)
+
+
+# --- global average pooling ------------------------------------------------------------------
+
+def gap_threads(hw):
+    """Threads per block for the per-plane reduction: a power of two from 32 to 256, no more
+    than the plane needs (a 7 × 7 plane gets 64 threads, not 256 mostly idle ones)."""
+    return int(min(256, max(32, 1 << (hw - 1).bit_length())))
+
+
+def global_avg_pool_kernel(x, out=None):
+    """y[plane] = mean of the plane: one block per plane, a shared-memory tree reduction."""
+    n, c, h, w = x.shape
+    xp = get_array_module(x)
+    y = output_buffer(x, (n, c), out)
+    threads = gap_threads(h * w)
+    kernel = get_kernel("pooling", "global_avg_pool_forward", x.dtype,
+                        "cuda" if is_cupy_array(x) else "emu")
+    if y.size:
+        kernel((n * c,), (threads,), (xp.ascontiguousarray(x), y, np.int32(h * w)),
+               shared_mem=threads * x.dtype.itemsize)
+    return y
+
+
+def global_avg_pool_backward_kernel(gy, x_shape, out=None):
+    gx = output_buffer(gy, x_shape, out)
+    xp = get_array_module(gy)
+    hw = x_shape[2] * x_shape[3]
+    run_kernel("pooling", "global_avg_pool_backward", gx.size, (xp.ascontiguousarray(gy), gx),
+               (np.int32(hw), np.int32(gx.size)))
+    return gx
+
+
+class GlobalAvgPool2d(Function):
+    """y[n, c] = mean over (h, w) of x[n, c];  dx[n, c, h, w] = gy[n, c] / (H·W)."""
+    def forward(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"global_avg_pool2d expects x of shape (N, C, H, W), got {x.shape}")
+        self.x_shape = x.shape
+        if kernel_backend(x) == "numpy":
+            return x.mean(axis=(2, 3))
+        return global_avg_pool_kernel(x)
+
+    def backward(self, gy):
+        if kernel_backend(gy) != "numpy":
+            return global_avg_pool_backward_kernel(gy, self.x_shape)
+        gx = np.empty(self.x_shape, gy.dtype)
+        gx[...] = gy[:, :, None, None] / gy.dtype.type(self.x_shape[2] * self.x_shape[3])
+        return gx
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch.nn.functional.max_pool2d: the maximum of each kh × kw window (padding is −∞);
+    stride defaults to kernel_size. int or (h, w) pair arguments."""
+    return MaxPool2d(kernel_size, stride, padding)(x)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch.nn.functional.avg_pool2d with count_include_pad=True: the mean of each window,
+    zero padding counted; stride defaults to kernel_size."""
+    return AvgPool2d(kernel_size, stride, padding)(x)
+
+
+def global_avg_pool2d(x):
+    """The mean of each (n, c) plane: (N, C, H, W) -> (N, C)."""
+    return GlobalAvgPool2d()(x)
