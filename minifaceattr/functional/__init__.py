@@ -13,3 +13,5 @@ from .graph_attention import graph_attention
 from .norm import batch_norm
 from .loss import (binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
                    smooth_huber_loss, smooth_l1_loss)
+from .conv import conv2d
+from .pooling import avg_pool2d, global_avg_pool2d, max_pool2d
