@@ -1,0 +1,115 @@
+"""Reading dataset files: annotation text, images, and errors that say where things went wrong.
+
+Every problem with a dataset on disk raises ``DatasetFormatError`` (a ValueError) whose message
+starts with the file and, for text files, the line: ``list_attr_celeba.txt, line 7: expected 40
+values after the file name, found 39``. Text files may have CRLF line ends, a UTF-8 byte-order
+mark, tabs, repeated or trailing spaces and blank lines.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file that cannot be used as it is. ``path`` is the file, ``line`` the 1-based
+    line number (None for images and binary files)."""
+
+    def __init__(self, path, problem, line=None):
+        self.path, self.line, self.problem = Path(path), line, problem
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")
+
+
+def find_file(root, name, subdirs=()):
+    """``root/name``, or ``root/sub/name`` for the first ``sub`` in ``subdirs`` that has it.
+    Raises FileNotFoundError listing the places looked in."""
+    root = Path(root)
+    places = [root / name] + [root / sub / name for sub in subdirs]
+    for place in places:
+        if place.exists():
+            return place
+    raise FileNotFoundError(f"{name} not found; looked for " + ", ".join(map(str, places)))
+
+
+def read_rows(path):
+    """The non-blank lines of a text file as (line number, list of fields split on any
+    whitespace). CRLF, tabs and trailing spaces are all fine."""
+    with open(path, encoding="utf-8-sig") as f:    # text mode turns \r\n into \n
+        return [(k, line.split()) for k, line in enumerate(f, start=1) if line.strip()]
+
+
+def signs_to_labels(rows, path, names, first_value=1):
+    """Rows of ``file v_1 ... v_K`` with every v in {1, -1} -> (K-column 0/1 int64 array).
+    ``rows`` as from ``read_rows``; errors name the line (and the attribute for a bad value)."""
+    K = len(names)
+    for line, fields in rows:
+        if len(fields) - first_value != K:
+            raise DatasetFormatError(path, f"expected {K} values after the file name, found "
+                                     f"{len(fields) - first_value}", line)
+    values = np.array([fields[first_value:] for _, fields in rows], dtype=object).reshape(-1, K)
+    good = (values == "1") | (values == "-1")
+    if not good.all():
+        r, c = np.argwhere(~good)[0]
+        raise DatasetFormatError(path, f"value {values[r, c]!r} for {names[c]} is not 1 or -1",
+                                 rows[r][0])
+    return (values == "1").astype(np.int64)
+
+
+def load_rgb(path):
+    """An image file as an (H, W, 3) uint8 RGB array; grayscale, palette and RGBA images are
+    converted. A missing, unreadable or truncated file raises DatasetFormatError."""
+    try:
+        with Image.open(path) as image:
+            image.load()                                   # decode now, so errors surface here
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise DatasetFormatError(path, "image not found") from None
+    except (OSError, ValueError, SyntaxError) as error:   # PIL's ways of saying "corrupt"
+        raise DatasetFormatError(path, f"cannot decode the image ({error})") from None
+
+
+def check_images_exist(image_dir, files, listed_in):
+    """Raise DatasetFormatError naming the first image of ``files`` (paths relative to
+    ``image_dir``) that is not on disk, and how many are missing. One directory listing per
+    folder, so it stays fast for 200,000 images."""
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise DatasetFormatError(image_dir, f"image folder not found (images are listed in "
+                                 f"{listed_in})")
+    present = {}
+    missing = []
+    for name in files:
+        folder, _, base = name.rpartition("/")
+        if folder not in present:
+            where = image_dir / folder
+            present[folder] = set(os.listdir(where)) if where.is_dir() else set()
+        if base not in present[folder]:
+            missing.append(name)
+    if missing:
+        raise DatasetFormatError(image_dir / missing[0], f"image not found (listed in "
+                                 f"{listed_in}; {len(missing)} of {len(files)} missing)")
+
+
+class LabelledImages:
+    """Images in a folder plus a target per image. Subclasses set ``image_dir``, ``files``
+    (names relative to ``image_dir``) and define ``target(i)``."""
+
+    image_dir = Path(".")
+    files = ()
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        """``(image, target)``: image an (H, W, 3) uint8 RGB array, loaded from disk now."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} images")
+        return load_rgb(self.image_dir / self.files[i]), self.target(i)
+
+    def target(self, i):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self)} images in {self.image_dir})"

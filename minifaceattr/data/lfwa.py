@@ -1,0 +1,174 @@
+"""LFWA (LFW with the 40 CelebA attributes) read from its official files or a plain-text copy.
+
+Official layout (MATLAB v7.3 files are HDF5; reading them needs h5py: ``pip install
+minifaceattr[lfwa]``)::
+
+    root/lfw_att_40.mat           name (cell of "Person\\Person_0001.jpg"), label (N x 40, 0/1 or
+                                  +-1), AttrName (cell of the 40 names)
+    root/indices_train_test.mat   indices_img_train, indices_img_test: 1-based rows of label
+    root/lfw/Person/Person_0001.jpg ...
+
+Plain-text layout (no h5py needed), used when ``lfw_att_40.mat`` is absent::
+
+    root/lfw_att_40.txt           optional first line: the 40 attribute names; then
+                                  "Person/Person_0001.jpg 1 -1 -1 1 ..." (40 values, +-1)
+    root/indices_img_train.txt    1-based row numbers into lfw_att_40.txt's image rows,
+    root/indices_img_test.txt     separated by spaces or new lines
+
+Backslashes in image names become slashes.
+"""
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .attributes import ATTRIBUTES
+from .files import (DatasetFormatError, LabelledImages, check_images_exist, read_rows,
+                    signs_to_labels)
+
+SPLITS = ("train", "test", "all")
+
+
+def _key(name):
+    """Attribute names compared without case or punctuation ("5_o_Clock_Shadow" ~ "5 o Clock
+    Shadow")."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def column_order(names, path):
+    """For each of ATTRIBUTES, its column among ``names``; DatasetFormatError if any is absent."""
+    keys = [_key(n) for n in names]
+    missing = [a for a in ATTRIBUTES if _key(a) not in keys]
+    if len(names) != len(ATTRIBUTES) or missing:
+        raise DatasetFormatError(path, f"expected the 40 attribute names, found {len(names)} "
+                                 f"(missing: {missing})")
+    return [keys.index(_key(a)) for a in ATTRIBUTES]
+
+
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("reading LFWA's .mat files needs h5py: pip install minifaceattr[lfwa] "
+                          "(or pip install h5py), or use the plain-text layout") from None
+    return h5py
+
+
+def _mat_strings(f, dataset):
+    """A MATLAB cell array of strings stored in HDF5: each cell a reference to uint16 chars."""
+    return ["".join(map(chr, np.asarray(f[ref]).ravel())) for ref in np.asarray(dataset).ravel()]
+
+
+def read_mat_attributes(path):
+    """``lfw_att_40.mat`` -> (image names, (N, 40) 0/1 int64 labels in ATTRIBUTES order)."""
+    h5py = _h5py()
+    try:
+        with h5py.File(path, "r") as f:
+            missing = [k for k in ("name", "label", "AttrName") if k not in f]
+            if missing:
+                raise DatasetFormatError(path, f"missing variables {missing}")
+            names, attr = _mat_strings(f, f["name"]), _mat_strings(f, f["AttrName"])
+            label = np.asarray(f["label"])
+    except OSError as error:
+        raise DatasetFormatError(path, f"not a readable MATLAB v7.3 (HDF5) file ({error})"
+                                 ) from None
+    if label.ndim != 2 or len(names) not in label.shape:
+        raise DatasetFormatError(path, f"label has shape {label.shape}, expected {len(names)} x 40")
+    if label.shape[0] != len(names):          # MATLAB stores N x 40 as 40 x N in HDF5
+        label = label.T
+    allowed = [-1, 1] if (label == -1).any() else [0, 1]     # 0/1, or +-1; not a mix
+    bad = ~np.isin(label, allowed).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DatasetFormatError(path, f"labels must be all 0/1 or all +-1; image {row + 1} "
+                                 f"({names[row]}) has {sorted(set(label[row].tolist()))}")
+    labels = (label > 0).astype(np.int64)[:, column_order(attr, path)]
+    return [n.replace("\\", "/") for n in names], labels
+
+
+def read_mat_indices(path, split, count):
+    """0-based row indices of ``split`` from ``indices_train_test.mat`` (stored 1-based)."""
+    h5py = _h5py()
+    key = f"indices_img_{split}"
+    try:
+        with h5py.File(path, "r") as f:
+            if key not in f:
+                raise DatasetFormatError(path, f"missing variable {key}")
+            raw = np.asarray(f[key]).ravel()
+    except OSError as error:
+        raise DatasetFormatError(path, f"not a readable MATLAB v7.3 (HDF5) file ({error})"
+                                 ) from None
+    return one_based_to_indices(raw, count, path)
+
+
+def one_based_to_indices(raw, count, path, line=None):
+    """1-based row numbers (ints or whole floats) -> 0-based indices, each checked."""
+    raw = np.asarray(raw, dtype=np.float64)
+    bad = (raw != np.round(raw)) | (raw < 1) | (raw > count)
+    if bad.any():
+        raise DatasetFormatError(path, f"index {raw[bad][0]:g} is not a row number from 1 to "
+                                 f"{count} (indices are 1-based)", line)
+    return raw.astype(np.int64) - 1
+
+
+def read_text_attributes(path):
+    """``lfw_att_40.txt`` -> (image names, (N, 40) 0/1 int64 labels in ATTRIBUTES order)."""
+    rows = read_rows(path)
+    order = list(range(len(ATTRIBUTES)))
+    if rows and len(rows[0][1]) == len(ATTRIBUTES) and not rows[0][1][0].lstrip("-").isdigit():
+        order = column_order(rows[0][1], path)
+        names = rows[0][1]
+        rows = rows[1:]
+    else:
+        names = list(ATTRIBUTES)
+    labels = signs_to_labels(rows, path, names)
+    return [fields[0].replace("\\", "/") for _, fields in rows], labels[:, order]
+
+
+def read_text_indices(path, count):
+    indices = []
+    for line, fields in read_rows(path):
+        try:
+            values = [float(v) for v in fields]
+        except ValueError:
+            raise DatasetFormatError(path, f"expected row numbers, found {' '.join(fields)!r}",
+                                     line) from None
+        indices.append(one_based_to_indices(values, count, path, line))
+    return np.concatenate(indices) if indices else np.zeros(0, np.int64)
+
+
+class LFWA(LabelledImages):
+    """LFWA's images and 40 attributes. ``split``: "train", "test" or "all". Indexing gives
+    ``(image, target)``: image (H, W, 3) uint8 RGB, target a (40,) int64 vector of 0/1.
+    ``labels``: (N, 40) int64; ``files``: image paths relative to ``image_dir``.
+    ``format``: "mat", "text" or "auto" (the .mat files when present)."""
+
+    def __init__(self, root, split="train", image_dir="lfw", format="auto", check_images=True):
+        root = Path(root)
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}: LFWA has {SPLITS}")
+        if format == "auto":
+            format = "mat" if (root / "lfw_att_40.mat").exists() else "text"
+        if format == "mat":
+            attr_path = root / "lfw_att_40.mat"
+            files, labels = read_mat_attributes(attr_path)
+        elif format == "text":
+            attr_path = root / "lfw_att_40.txt"
+            files, labels = read_text_attributes(attr_path)
+        else:
+            raise ValueError(f"format must be 'auto', 'mat' or 'text', not {format!r}")
+        if split == "all":
+            rows = np.arange(len(files))
+        elif format == "mat":
+            rows = read_mat_indices(root / "indices_train_test.mat", split, len(files))
+        else:
+            rows = read_text_indices(root / f"indices_img_{split}.txt", len(files))
+        self.root, self.split = root, split
+        self.files = [files[r] for r in rows]
+        self.labels = labels[rows]
+        self.image_dir = root / image_dir
+        if check_images:
+            check_images_exist(self.image_dir, self.files, attr_path)
+
+    def target(self, i):
+        return self.labels[i]

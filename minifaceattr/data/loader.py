@@ -1,0 +1,134 @@
+"""DataLoader: samples -> shuffled, transformed, stacked batches, prepared in the background.
+
+    loader = DataLoader(train, batch_size=64, shuffle=True, seed=0, workers=2,
+                        transform=Compose([RandomHorizontalFlip(), ToArray(), Normalize()]))
+    for epoch in range(10):
+        for images, targets in loader:      # (64, 3, H, W) float32, (64, 40) int64
+            ...
+
+Each ``for`` loop over the loader is one epoch: every sample exactly once (the last, smaller
+batch dropped with ``drop_last``), in an order drawn from (seed, epoch). Sample *i* of epoch *e*
+is transformed with its own generator ``default_rng([seed, 1, e, i])``, so batches are the same
+whatever ``workers`` is, and ``set_epoch(e, start_batch=b)`` resumes a run exactly.
+
+With ``workers > 0``, a pool of threads loads and transforms the next batches while the
+caller trains on the current one. Threads suit this work: decoding JPEGs, resizing and
+NumPy arithmetic release Python's global lock, as do the big NumPy calls of a training step.
+"""
+import inspect
+import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def stack(values):
+    """Stack a list of targets: arrays/numbers -> one array; dicts per key; tuples per item."""
+    first = values[0]
+    if isinstance(first, dict):
+        return {key: stack([v[key] for v in values]) for key in first}
+    if isinstance(first, tuple):
+        return tuple(stack(list(items)) for items in zip(*values))
+    return np.stack([np.asarray(v) for v in values])
+
+
+def _takes_rng(transform):
+    """Whether ``transform`` can be called as transform(image, rng)."""
+    try:
+        inspect.signature(transform).bind(None, None)
+        return True
+    except TypeError:
+        return False
+    except ValueError:                  # builtins without a signature
+        return False
+
+
+class DataLoader:
+    """Batches of ``(images, targets)`` NumPy arrays from a dataset (anything with ``len`` and
+    indexing to ``(image, target)``).
+
+    ``transform(image, rng)`` (or ``transform(image)``) is applied to each image.
+    ``workers``: background threads (0 = load in the caller's thread); ``prefetch``: batches
+    each worker keeps ready ahead of the caller."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False,
+                 workers=0, transform=None, prefetch=2):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset, self.batch_size = dataset, batch_size
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.workers, self.prefetch = workers, max(1, prefetch)
+        self.transform = transform
+        self._pass_rng = transform is not None and _takes_rng(transform)
+        self.epoch, self.start_batch = 0, 0
+
+    def __len__(self):
+        """Batches per epoch."""
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch, start_batch=0):
+        """Make the next ``for`` loop produce epoch ``epoch`` from batch ``start_batch`` on."""
+        self.epoch, self.start_batch = int(epoch), int(start_batch)
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "start_batch": self.start_batch, "seed": self.seed}
+
+    def load_state_dict(self, state):
+        self.seed = state.get("seed", self.seed)
+        self.set_epoch(state["epoch"], state.get("start_batch", 0))
+
+    def order(self, epoch):
+        """The sample indices of an epoch, in the order they are served."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, 0, epoch]).permutation(n)
+
+    def batch_indices(self, epoch):
+        """The index arrays of an epoch's batches."""
+        order = self.order(epoch)
+        return [order[k * self.batch_size:(k + 1) * self.batch_size] for k in range(len(self))]
+
+    def load_sample(self, index, epoch):
+        image, target = self.dataset[int(index)]
+        if self.transform is not None:
+            if self._pass_rng:
+                rng = np.random.default_rng([self.seed, 1, epoch, int(index)])
+                image = self.transform(image, rng)
+            else:
+                image = self.transform(image)
+        return image, target
+
+    def load_batch(self, indices, epoch):
+        """One batch: (stacked images, stacked targets)."""
+        samples = [self.load_sample(i, epoch) for i in indices]
+        return stack([s[0] for s in samples]), stack([s[1] for s in samples])
+
+    def __iter__(self):
+        epoch, start = self.epoch, self.start_batch
+        self.epoch, self.start_batch = epoch + 1, 0
+        batches = self.batch_indices(epoch)[start:]
+        if self.workers <= 0:
+            return (self.load_batch(b, epoch) for b in batches)
+        return self._prefetched(batches, epoch)
+
+    def _prefetched(self, batches, epoch):
+        """Yield batches in order while a thread pool prepares the following ones."""
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader")
+        pending = deque()
+        upcoming = iter(batches)
+        try:
+            for b in upcoming:
+                pending.append(pool.submit(self.load_batch, b, epoch))
+                if len(pending) >= self.workers * self.prefetch:
+                    break
+            while pending:
+                batch = pending.popleft().result()
+                b = next(upcoming, None)
+                if b is not None:
+                    pending.append(pool.submit(self.load_batch, b, epoch))
+                yield batch
+        finally:                          # also when the caller stops early
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,147 @@
+"""What the synthetic datasets share: splits, one random stream per sample, drawing every
+image (in parallel processes where the platform can fork) and caching the result.
+
+Sample *i* of a split is a pure function of (dataset kind, seed, split, i): it has its own
+generator, ``numpy.random.default_rng([kind, seed, split, i])``. So a sample never depends on
+``n``, on the order it was drawn in, or on how many processes drew it, and two splits never
+share a random stream.
+"""
+import hashlib
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .cache import cache_dir, cached_arrays
+
+SPLITS = {"train": 0, "valid": 1, "test": 2}
+SPLIT_ALIASES = {"val": "valid", "validation": "valid"}
+
+
+def split_name(split):
+    """The canonical split name ("train", "valid" or "test"); "val" is accepted too."""
+    name = SPLIT_ALIASES.get(split, split)
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: expected one of {sorted(SPLITS)} (or 'val')")
+    return name
+
+
+def sample_rng(kind, seed, split, *index):
+    """The generator of one stream: ``kind`` names the dataset, ``index`` the sample."""
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    return np.random.default_rng([kind, seed, SPLITS[split_name(split)], *index])
+
+
+def code_fingerprint(*modules):
+    """A short hash of these modules' source files: the cache name changes when the code that
+    draws the images changes, so a stale cache is never reused."""
+    digest = hashlib.sha1()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+class SyntheticDataset:
+    """Base class: subclasses define ``kind``, ``draw(i)`` (an HWC uint8 image),
+    ``target(i)`` and ``signature()`` (an array that identifies the samples' labels).
+
+    ``cache=True`` draws all images the first time they are needed and keeps them in memory
+    and in an ``.npz`` file in the cache directory; ``cache=False`` draws each image when it is
+    indexed (no memory, same pixels). ``workers`` processes draw in parallel (default: all
+    cores, where the platform can fork)."""
+
+    kind = 0
+    modules = ()
+
+    def __init__(self, n, image_size, seed, split, cache, supersample, workers, verbose):
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        self.n = int(n)
+        self.image_size = int(image_size)
+        self.seed = int(seed)
+        self.split = split_name(split)
+        self.cache = cache
+        self.supersample = int(supersample)
+        self.workers = workers
+        self.verbose = verbose
+        self._images = None
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        i = int(i)
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"index {i} out of range for {self.n} samples")
+        image = self.images[i] if self.cache else self.draw(i)
+        return image, self.target(i)
+
+    def rng(self, i, stream=0):
+        """Sample i's generator (``stream`` separates independent uses)."""
+        return sample_rng(self.kind, self.seed, self.split, stream, i)
+
+    def cache_name(self):
+        """The cache file's name: the class, a hash of the drawing code, and the arguments."""
+        code = code_fingerprint(sys.modules[__name__], sys.modules[type(self).__module__],
+                                *self.modules)
+        return (f"{type(self).__name__.lower()}-{code}-{self.split}-seed{self.seed}-n{self.n}"
+                f"-{self.image_size}px-x{self.supersample}.npz")
+
+    @property
+    def images(self):
+        """All images, (N, H, W, 3) uint8: from memory, from the cache file, or drawn now."""
+        if self._images is None:
+            if self.cache:
+                signature = self.signature()
+                arrays = cached_arrays(
+                    self.cache_name(), lambda: {"images": self.draw_all(), "signature": signature},
+                    lambda found: np.array_equal(found.get("signature"), signature))
+                self._images = arrays["images"]
+            else:
+                self._images = self.draw_all()
+        return self._images
+
+    def draw_range(self, indices):
+        """Images for these indices, stacked."""
+        out = np.empty((len(indices), self.image_size, self.image_size, 3), np.uint8)
+        for k, i in enumerate(indices):
+            out[k] = self.draw(int(i))
+        return out
+
+    def draw_all(self):
+        """Draw every image, in parallel worker processes when there are enough of them."""
+        workers = self.workers if self.workers is not None else (os.cpu_count() or 1)
+        if self.verbose and self.n:
+            where = f" (cached in {cache_dir()})" if self.cache else ""
+            print(f"{type(self).__name__}: drawing {self.n} synthetic {self.split} images at "
+                  f"{self.image_size} px{where}", file=sys.stderr, flush=True)
+        if workers <= 1 or self.n < 256 or "fork" not in multiprocessing.get_all_start_methods():
+            return self.draw_range(range(self.n))
+        chunks = np.array_split(np.arange(self.n), workers * 4)
+        state, self._images = self._images, None            # keep the pickles small
+        try:
+            fork = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=fork) as pool:
+                parts = list(pool.map(self.draw_range, chunks))
+        finally:
+            self._images = state
+        return np.concatenate(parts)
+
+    def draw(self, i):
+        raise NotImplementedError
+
+    def target(self, i):
+        raise NotImplementedError
+
+    def signature(self):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(n={self.n}, image_size={self.image_size}, "
+                f"seed={self.seed}, split={self.split!r})  # synthetic")
