@@ -1,0 +1,252 @@
+"""One full ResNet18 training step, minifaceattr against PyTorch, on the same shapes.
+
+A step is what a training loop does per batch: forward, binary cross-entropy with logits
+over 40 attribute outputs, backward, SGD (momentum 0.9, weight decay 5e-4). Defaults:
+batch 32 at 112×112 on the CPU, batch 144 at 224×224 on the GPU.
+
+    python benchmarks/bench_train_step.py --device cpu
+    python benchmarks/bench_train_step.py --device cuda
+    python benchmarks/bench_train_step.py --device cpu --profile    # where our time goes
+
+Each framework runs in its own child process, so that each one's peak memory is its own.
+Both start from the same weights, images and labels, and the first losses are printed side
+by side as a check that they compute the same thing. Results (images per second, the
+ratio, peak memory, device and date) are written to benchmarks/results/.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # run from a checkout without installing
+
+DEFAULTS = {"cpu": dict(batch=32, size=112), "cuda": dict(batch=144, size=224)}
+SGD_SETTINGS = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def make_problem(batch, size, seed=0):
+    """Images, 0/1 labels for 40 attributes, and a state dict of float32 ResNet18 weights."""
+    import minifaceattr as mfa
+    from minifaceattr import models
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    y = (rng.random((batch, 40)) < 0.5).astype(np.float32)
+    mfa.manual_seed(seed)
+    return x, y, models.resnet18(num_classes=40).state_dict()
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- minifaceattr ----------------------------------------------------------------------------
+
+def run_ours(args):
+    import minifaceattr as mfa
+    import minifaceattr.functional as F
+    from minifaceattr import models, optim
+    x, y, state = make_problem(args.batch, args.size)
+    model = models.resnet18(num_classes=40)
+    model.load_state_dict(state)
+    model.to(args.device).train()
+    opt = optim.SGD(model.parameters(), **SGD_SETTINGS)
+    x, y = mfa.tensor(x, device=args.device), mfa.tensor(y, device=args.device)
+    sync, memory = _cupy_hooks() if args.device == "cuda" else ((lambda: None), None)
+
+    def step():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return _time_steps(step, sync, memory, args)
+
+
+def _cupy_hooks():
+    import cupy
+    pool = cupy.get_default_memory_pool()
+    return cupy.cuda.Device().synchronize, lambda: pool.total_bytes() / 2 ** 20
+
+
+# --- PyTorch (torchvision's ResNet18, written out with torch.nn) ----------------------------
+
+def run_torch(args):
+    import torch
+    import torch.nn as tnn
+    x, y, state = make_problem(args.batch, args.size)
+    device = torch.device(args.device)
+    model = torch_resnet18(tnn, num_classes=40)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), **SGD_SETTINGS)
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    if args.device == "cuda":
+        sync, memory = torch.cuda.synchronize, lambda: torch.cuda.max_memory_reserved() / 2 ** 20
+    else:
+        sync, memory = (lambda: None), None
+
+    def step():
+        opt.zero_grad()
+        loss = tnn.functional.binary_cross_entropy_with_logits(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return _time_steps(step, sync, memory, args)
+
+
+def torch_resnet18(tnn, num_classes):
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride=1, downsample=None):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.relu = tnn.ReLU(inplace=True)
+            self.conv2, self.bn2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity)
+
+    def stage(cin, cout, stride):
+        down = None if stride == 1 and cin == cout else tnn.Sequential(
+            tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
+        return tnn.Sequential(Block(cin, cout, stride, down), Block(cout, cout))
+
+    class ResNet18(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False), tnn.BatchNorm2d(64)
+            self.relu, self.maxpool = tnn.ReLU(inplace=True), tnn.MaxPool2d(3, 2, 1)
+            self.layer1, self.layer2 = stage(64, 64, 1), stage(64, 128, 2)
+            self.layer3, self.layer4 = stage(128, 256, 2), stage(256, 512, 2)
+            self.avgpool, self.fc = tnn.AdaptiveAvgPool2d(1), tnn.Linear(512, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(self.avgpool(x).flatten(1))
+
+    return ResNet18()
+
+
+# --- timing ---------------------------------------------------------------------------------
+
+def _time_steps(step, sync, memory, args):
+    rss_before = peak_rss_mib()
+    losses = [step() for _ in range(args.warmup)]
+    sync()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        losses.append(step())
+        sync()
+        times.append(time.perf_counter() - start)
+    result = dict(seconds_per_step=float(np.median(times)), all_seconds=times, losses=losses[:3],
+                  peak_rss_mib=peak_rss_mib(), rss_before_steps_mib=rss_before)
+    if memory is not None:
+        result["gpu_peak_mib"] = memory()
+    return result
+
+
+def profile_ours(args):
+    """cProfile one of our steps (after a warm-up) and print the top functions."""
+    import cProfile
+    import pstats
+    args.steps, args.warmup = 1, 1
+    cProfile.runctx("run_ours(args)", globals(), {"args": args, "run_ours": run_ours}, "/tmp/bench.prof")
+    pstats.Stats("/tmp/bench.prof").sort_stats("tottime").print_stats(20)
+
+
+def device_description(device):
+    if device == "cuda":
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        return props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch", type=int)
+    parser.add_argument("--size", type=int)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--only", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true", help="cProfile our step instead")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = parser.parse_args()
+    args.batch = args.batch or DEFAULTS[args.device]["batch"]
+    args.size = args.size or DEFAULTS[args.device]["size"]
+
+    if args.profile:
+        return profile_ours(args)
+    if args.only:  # child process: run one framework, print its JSON
+        print(json.dumps((run_ours if args.only == "ours" else run_torch)(args)))
+        return
+    results = {name: _child(name, sys.argv[1:]) for name in ("ours", "torch")}
+    report(args, results)
+
+
+def _child(name, argv):
+    out = subprocess.run([sys.executable, __file__, *argv, "--only", name], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"{name} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(args, results):
+    ours, theirs = results["ours"], results["torch"]
+    summary = dict(benchmark="resnet18 training step (forward, BCE-with-logits x 40, backward, SGD)",
+                   device=args.device, device_name=device_description(args.device),
+                   date=datetime.datetime.now().isoformat(timespec="seconds"),
+                   batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,
+                   numpy=np.__version__, python=platform.python_version(), ours=ours, torch=theirs)
+    lines = [f"ResNet18 training step on {args.device} ({summary['device_name']}), "
+             f"batch {args.batch} at {args.size}x{args.size}"]
+    for name, r in (("minifaceattr", ours), ("PyTorch", theirs)):
+        if r is None:
+            lines.append(f"  {name:13s} failed (see above)")
+            continue
+        r["images_per_second"] = args.batch / r["seconds_per_step"]
+        memory = f"GPU pool {r['gpu_peak_mib']:.0f} MiB" if "gpu_peak_mib" in r else \
+            f"peak RSS {r['peak_rss_mib']:.0f} MiB (+{r['peak_rss_mib'] - r['rss_before_steps_mib']:.0f} during steps)"
+        lines.append(f"  {name:13s} {r['seconds_per_step'] * 1000:9.1f} ms/step  {r['images_per_second']:8.1f} img/s  "
+                     f"{memory}  first losses {[round(v, 5) for v in r['losses']]}")
+    if ours and theirs:
+        summary["time_ratio_ours_over_torch"] = ours["seconds_per_step"] / theirs["seconds_per_step"]
+        lines.append(f"  ratio (our time / PyTorch's): {summary['time_ratio_ours_over_torch']:.2f}x")
+        try:
+            import torch
+            summary["torch_version"], summary["torch_threads"] = torch.__version__, torch.get_num_threads()
+        except ImportError:
+            pass
+    print("\n".join(lines))
+    os.makedirs(args.out, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(args.out, f"train_step_{args.device}_{stamp}.json")
+    with open(path, "w") as f:
+        json.dump({**summary, "summary": lines}, f, indent=2)
+    print(f"written to {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main()
