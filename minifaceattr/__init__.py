@@ -8,7 +8,7 @@ from . import functional
 from . import models, nn, optim, serialization
 from .autograd import Function, Tensor, is_grad_enabled, no_grad, tensor
 from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
-from .gradcheck import gradcheck
+from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 
 __version__ = "0.1.0"

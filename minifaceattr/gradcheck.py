@@ -84,7 +84,8 @@ def _check_elementwise(k, x, analytic, loss, eps, atol, rtol):
         i = np.unravel_index(np.argmax(error), error.shape)
         raise GradcheckError(
             f"gradcheck failed for input {k} (shape {x.shape}) at index {tuple(int(j) for j in i)}: "
-            f"numeric {numeric[i]:.8g}, analytic {analytic[i]:.8g}")
+            f"numeric {numeric[i] + 0.0:.8g}, analytic {analytic[i] + 0.0:.8g} "
+            "(dL/dx for L = Σ v·y with a fixed random v)")
 
 
 def _check_direction(inputs, checked, analytic, loss, eps, atol, rtol, rng):
