@@ -6,7 +6,7 @@ import pytest
 import minifaceattr as mfa
 import minifaceattr.functional as F
 from minifaceattr.backend import use_backend
-from minifaceattr.functional.norm import NORM_THREADS, backward_sums, batch_statistics
+from minifaceattr.functional.norm import backward_sums, batch_statistics, reduction_threads
 from minifaceattr.kernels import get_kernel, launch_1d
 
 KERNEL_BACKENDS = pytest.mark.parametrize(
@@ -127,10 +127,11 @@ def float32_input(rng, shape):
     return (rng.standard_normal(shape) * 1.5 + 0.7).astype(np.float32)
 
 
-# The statistics kernel with more elements per channel than threads (6·9·11 > 256), and
-# with fewer (an (N, C) input of 33 rows).
+# The reductions with more elements per channel than threads (6·9·11 > 512; a step of 512
+# is 5 rows of L = 99 plus 17: the odometer carries), rows longer than the block (L = 1200),
+# (N, C) inputs (L = 1), and a block larger than the channel (3 elements, 4 threads).
 @KERNEL_BACKENDS
-@pytest.mark.parametrize("shape", [(6, 5, 9, 11), (33, 7), (1, 2, 1, 3)])
+@pytest.mark.parametrize("shape", [(6, 5, 9, 11), (2, 3, 40, 30), (33, 7), (1, 2, 1, 3)])
 def test_statistics_kernels_match_numpy(backend, rng, shape):
     n, c = shape[:2]
     x3 = float32_input(rng, shape).reshape(n, c, -1)
@@ -144,7 +145,8 @@ def test_statistics_kernels_match_numpy(backend, rng, shape):
         outputs = [backend.asarray(np.full(c, np.nan, np.float32)) for _ in range(2)]
         kernel = get_kernel("norm", name, np.float32, backend.name)
         sizes = (np.int32(n), np.int32(c), np.int32(x3.shape[2]))
-        kernel((c,), (NORM_THREADS,), (*map(backend.asarray, inputs), *outputs, *sizes))
+        threads = (reduction_threads(x3.shape[0] * x3.shape[2]),)
+        kernel((c,), threads, (*map(backend.asarray, inputs), *outputs, *sizes))
         return [backend.numpy(o) for o in outputs]
 
     got_mean, got_var = run("batch_norm_statistics", x3)

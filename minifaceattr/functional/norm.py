@@ -10,7 +10,7 @@ from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
 from ..kernels import get_kernel, launch_1d
 
-NORM_THREADS = 256  # threads per block of the per-channel reductions, as in norm.cu
+NORM_THREADS = 512  # threads per block of the per-channel reductions, as in norm.cu
 
 
 class BatchNorm(Function):
@@ -112,8 +112,18 @@ def run_per_channel(name, *arrays):
     arrays = [xp.ascontiguousarray(a) for a in arrays]
     first, second = xp.empty(c, arrays[0].dtype), xp.empty(c, arrays[0].dtype)
     kernel = get_kernel("norm", name, arrays[0].dtype, kernel_backend(arrays[0]))
-    kernel((c,), (NORM_THREADS,), (*arrays, first, second, np.int32(n), np.int32(c), np.int32(l)))
+    threads = reduction_threads(n * l)
+    kernel((c,), (threads,), (*arrays, first, second, np.int32(n), np.int32(c), np.int32(l)))
     return first, second
+
+
+def reduction_threads(m):
+    """Threads per block for a channel of m elements: a power of two, at most NORM_THREADS,
+    and no more than m needs (a small channel would leave most of them idle)."""
+    threads = 1
+    while threads < min(m, NORM_THREADS):
+        threads *= 2
+    return threads
 
 
 def run_channelwise(name, *arrays):

@@ -12,16 +12,30 @@
 // - element-wise kernels (batch_norm_normalize, batch_norm_backward_input): one element per
 //   thread in a grid-stride loop; the element at index i belongs to channel (i / L) % C.
 //
-// Launch the reductions with NORM_THREADS threads per block (a power of two).
+// Launch the reductions with a power of two threads per block, at most NORM_THREADS (the size
+// of their shared arrays).
 
 #ifndef NORM_THREADS
-#define NORM_THREADS 256
+#define NORM_THREADS 512
 #endif
 
-// The index of the k-th element of channel c (k = n * L + l, 0 <= k < N * L).
-__device__ __forceinline__ long long channel_element(int k, int c, int C, int L) {
-    int n = k / L;
-    return ((long long)n * C + c) * L + (k - n * L);
+// Where element (n, c, l) of an (N, C, L) array is stored.
+__device__ __forceinline__ long long element_index(int n, int c, int l, int C, int L) {
+    return ((long long)n * C + c) * L + l;
+}
+
+// A reduction thread visits the channel's elements k = tid, tid + blockDim.x, ... of
+// k = n * L + l. Rather than divide k by L at every step (an integer division costs more
+// than the rest of the loop), it keeps (n, l) and moves them on like an odometer: a step of
+// blockDim.x elements is step_n whole rows (step_n = blockDim.x / L) plus step_l more
+// (step_l = blockDim.x % L), carrying into n when l passes the end of a row.
+__device__ __forceinline__ void next_element(int* n, int* l, int step_n, int step_l, int L) {
+    *n += step_n;
+    *l += step_l;
+    if (*l >= L) {
+        *l -= L;
+        *n += 1;
+    }
 }
 
 // Welford's merge: fold a group of count_b numbers with mean mean_b and sum of squared
@@ -48,12 +62,13 @@ extern "C" __global__ void batch_norm_statistics(const real_t* __restrict__ x,
     __shared__ real_t s_count[NORM_THREADS];
     __shared__ real_t s_mean[NORM_THREADS];
     __shared__ real_t s_m2[NORM_THREADS];
-    int c = blockIdx.x, tid = threadIdx.x, m = N * L;
+    int c = blockIdx.x, tid = threadIdx.x;
+    int step_n = blockDim.x / L, step_l = blockDim.x % L;
 
     // Step 1: my own group of numbers, one at a time.
     real_t count = 0, mu = 0, m2 = 0;
-    for (int k = tid; k < m; k += blockDim.x)
-        welford_merge(&count, &mu, &m2, 1, x[channel_element(k, c, C, L)], 0);
+    for (int n = tid / L, l = tid % L; n < N; next_element(&n, &l, step_n, step_l, L))
+        welford_merge(&count, &mu, &m2, 1, x[element_index(n, c, l, C, L)], 0);
     s_count[tid] = count;
     s_mean[tid] = mu;
     s_m2[tid] = m2;
@@ -96,12 +111,13 @@ extern "C" __global__ void batch_norm_backward_sums(const real_t* __restrict__ g
                                                     int N, int C, int L) {
     __shared__ real_t s_gy[NORM_THREADS];
     __shared__ real_t s_gy_xhat[NORM_THREADS];
-    int c = blockIdx.x, tid = threadIdx.x, m = N * L;
+    int c = blockIdx.x, tid = threadIdx.x;
+    int step_n = blockDim.x / L, step_l = blockDim.x % L;
     real_t mu = mean[c], s = inv_std[c];
 
     real_t a = 0, b = 0;
-    for (int k = tid; k < m; k += blockDim.x) {
-        long long i = channel_element(k, c, C, L);
+    for (int n = tid / L, l = tid % L; n < N; next_element(&n, &l, step_n, step_l, L)) {
+        long long i = element_index(n, c, l, C, L);
         a += gy[i];
         b += gy[i] * ((x[i] - mu) * s);
     }
