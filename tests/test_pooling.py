@@ -90,11 +90,20 @@ def test_max_pool_ties_go_to_the_first_maximum(backend):
     np.testing.assert_array_equal(grad, expected)
 
 
+def test_max_pool_of_minus_infinity_picks_a_pixel_not_the_padding(backend):
+    """A plane of −∞ (and padding of −∞): each window's gradient goes to its first pixel
+    inside the plane."""
+    y, grad = pooled(backend, F.max_pool2d, np.full((3, 3), -np.inf), 3, 2, 1)
+    np.testing.assert_array_equal(y, np.full((2, 2), -np.inf))
+    np.testing.assert_array_equal(grad, [[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
 def test_max_pool_propagates_nan(backend):
     x = np.arange(16.0).reshape(4, 4)
-    x[0, 1] = np.nan
-    y, _ = pooled(backend, F.max_pool2d, x, 2)
+    x[0, 1] = x[1, 0] = np.nan
+    y, grad = pooled(backend, F.max_pool2d, x, 2)
     assert np.isnan(y[0, 0]) and not np.isnan(y[0, 1]) and y[1, 1] == 15
+    assert grad[0, 1] == 1 and grad[1, 0] == 0      # the window's first NaN
 
 
 def test_avg_pool_known_windows(backend):
@@ -153,18 +162,25 @@ def poisoned(backend, shape, dtype=np.float32):
     return backend.asarray(np.full(shape, -1 if dtype == np.int32 else np.nan, dtype))
 
 
-def random_planes(g, rng, ties=False):
+def random_planes(g, rng, kind="distinct"):
+    """Normal values; "ties": rounded to integers (many equal maxima); "nan": a few NaN and
+    −∞ among them."""
     x = rng.standard_normal((g.planes, g.H, g.W)).astype(np.float32)
-    return np.round(x) if ties else x            # rounding makes many equal values
+    if kind == "ties":
+        return np.round(x)
+    if kind == "nan":
+        x[rng.random(x.shape) < 0.05] = np.nan
+        x[rng.random(x.shape) < 0.2] = -np.inf
+    return x
 
 
 @on_kernel_backends
-@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
+@pytest.mark.parametrize("kind", ["distinct", "ties", "nan"])
 @pytest.mark.parametrize("sizes", GEOMETRIES, ids=lambda s: "x".join(map(str, s)))
-def test_max_pool_kernels_match_numpy(backend, sizes, ties):
+def test_max_pool_kernels_match_numpy(backend, sizes, kind):
     rng = np.random.default_rng()
     g = PoolGeometry(*sizes)
-    x = random_planes(g, rng, ties)
+    x = random_planes(g, rng, kind)
     out_shape = (g.planes, g.OH, g.OW)
     y, argmax = max_pool2d_kernel(backend.asarray(x), g, out=poisoned(backend, out_shape),
                                   argmax=poisoned(backend, out_shape, np.int32))

@@ -72,34 +72,40 @@ def pool_geometry(x, kernel_size, stride, padding, name):
 
 def tap_index(i, j, g):
     """Where tap (i, j) of each window lies in its plane, as the flat index h·W + w: (OH, OW)."""
-    rows = np.arange(g.OH, dtype=np.int32) * g.SH - g.PH + i
+    rows = np.arange(g.OH, dtype=np.int32)[:, None] * g.SH - g.PH + i
     cols = np.arange(g.OW, dtype=np.int32) * g.SW - g.PW + j
-    return rows[:, None] * np.int32(g.W) + cols
+    return rows * np.int32(g.W) + cols
 
 
 def first_inside_index(g):
     """The flat index of each window's first pixel inside the plane (its top-left one)."""
-    rows = np.maximum(np.arange(g.OH, dtype=np.int32) * g.SH - g.PH, 0)
+    rows = np.maximum(np.arange(g.OH, dtype=np.int32)[:, None] * g.SH - g.PH, 0)
     cols = np.maximum(np.arange(g.OW, dtype=np.int32) * g.SW - g.PW, 0)
-    return rows[:, None] * np.int32(g.W) + cols
+    return rows * np.int32(g.W) + cols
 
 
 def max_pool2d_numpy(x, g):
     """y = the window maximum, argmax = its flat index h·W + w in the plane (int32).
 
-    The first maximum in row-major order wins a tie (hence ``>``, not ``>=``), and a NaN wins
-    over any number, as in PyTorch. A window of −∞ keeps its first pixel inside the plane."""
+    The taps are visited in row-major order with the kernel's rule: a tap replaces the
+    maximum so far if it is larger (so the first of tied maxima wins, as in PyTorch), or if
+    it is the first NaN (so y is NaN, as in PyTorch). argmax starts at the window's first
+    pixel inside the plane, which a window of −∞ keeps: the padding never wins."""
     padded = np.full(g.padded_shape, -np.inf, x.dtype)
     padded[:, g.PH:g.PH + g.H, g.PW:g.PW + g.W] = x.reshape(g.planes, g.H, g.W)
-    best = np.full((g.planes, g.OH, g.OW), -np.inf, x.dtype)
-    argmax = np.broadcast_to(first_inside_index(g), best.shape)
+    y = np.full((g.planes, g.OH, g.OW), -np.inf, x.dtype)
+    argmax = np.empty(y.shape, np.int32)
+    argmax[...] = first_inside_index(g)
+    candidate = np.empty_like(y)
     for i in range(g.KH):
         for j in range(g.KW):
-            candidate = window(padded, i, j, g)
-            better = (candidate > best) | np.isnan(candidate)
-            best = np.where(better, candidate, best)
-            argmax = np.where(better, tap_index(i, j, g), argmax)
-    return best, argmax
+            # One copy of the strided window into a contiguous array: NumPy runs the
+            # element-wise steps below many times faster on it than on the window itself.
+            np.copyto(candidate, window(padded, i, j, g))
+            better = (candidate > y) | (np.isnan(candidate) & ~np.isnan(y))
+            np.maximum(y, candidate, out=y)
+            argmax += better * (tap_index(i, j, g) - argmax)  # where(better, tap, argmax)
+    return y, argmax
 
 
 def max_pool2d_backward_numpy(gy, argmax, g):

@@ -26,7 +26,8 @@ __device__ int last_window(int h, int S, int P, int O) {
 }
 
 // Max pooling: y = the largest value of the window, and argmax = its index h*W + w in the
-// plane (the first one in row-major order if it appears twice; a NaN wins, as in PyTorch).
+// plane (the first one in row-major order if it appears twice). A NaN wins over any number,
+// so y is NaN as in PyTorch, and argmax is the window's first NaN.
 // The window's first pixel inside the plane starts as the maximum, so the -infinity padding
 // never needs to be written down. (pooling.py's check that padding <= kernel / 2 guarantees
 // that every window holds a pixel of the plane.)
@@ -46,7 +47,7 @@ extern "C" __global__ void max_pool2d_forward(const real_t* __restrict__ x,
         for (int h = h0; h < h1; h++)
             for (int w = w0; w < w1; w++) {
                 real_t v = x_plane[h * W + w];
-                if (v > best || isnan(v)) {
+                if (v > best || (isnan(v) && !isnan(best))) {
                     best = v;
                     best_index = h * W + w;
                 }
