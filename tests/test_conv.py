@@ -52,12 +52,17 @@ def test_conv2d_only_needed_gradients(backend, rng):
     """An input that does not require grad gets none; the others are unchanged by that."""
     x, w, b = make_inputs(backend, rng, (2, 3, 6, 5), (4, 3, 3, 3), True)
     F.conv2d(x, w, b, padding=1).sum().backward()
-    full = backend.numpy(w.grad)
+    full, full_dx = backend.numpy(w.grad), backend.numpy(x.grad)
     x2 = backend.tensor(backend.numpy(x.data))           # requires_grad=False
     w.grad = None
     F.conv2d(x2, w, b, padding=1).sum().backward()
     assert x2.grad is None
     np.testing.assert_allclose(backend.numpy(w.grad), full, rtol=1e-12)
+    x.grad = None                                        # and a frozen weight
+    w_frozen = backend.tensor(backend.numpy(w.data))
+    F.conv2d(x, w_frozen, b, padding=1).sum().backward()
+    assert w_frozen.grad is None
+    np.testing.assert_allclose(backend.numpy(x.grad), full_dx, rtol=1e-12)
 
 
 # --- values computed by hand -------------------------------------------------------------

@@ -212,7 +212,8 @@ class Conv2d(Function):
     """y = W2 @ im2col(x) + b, reshaped to NCHW (see the module docstring);
     dW = gy2 @ colsᵀ,  db = Σ gy2,  dx = col2im(W2ᵀ @ gy2).
 
-    The columns are kept for the backward pass (memory: C·kh·kw·N·OH·OW elements per layer).
+    The columns are kept for dW (memory: C·kh·kw·N·OH·OW elements per layer), when the
+    weight needs a gradient.
     """
     def __init__(self, stride, padding, dilation):
         self.stride, self.padding, self.dilation = stride, padding, dilation
@@ -226,14 +227,16 @@ class Conv2d(Function):
         if kernel_backend(x) != "numpy":
             check_int32(g, w.shape[0])
         self.g, self.w2 = g, w.reshape(w.shape[0], -1)
-        self.cols = im2col(x, g)
-        y2 = self.w2 @ self.cols                 # the GEMM: BLAS, or cuBLAS on the GPU
+        cols = im2col(x, g)
+        if self.needs_input_grad[1]:
+            self.cols = cols
+        y2 = self.w2 @ cols                      # the GEMM: BLAS, or cuBLAS on the GPU
         return channel_major_to_nchw(y2, b, g)
 
     def backward(self, gy):
-        g, cols, need = self.g, self.cols, self.needs_input_grad
+        g, need = self.g, self.needs_input_grad
         gy2 = nchw_to_channel_major(gy, g)
-        gw = (gy2 @ cols.T).reshape(-1, g.C, g.KH, g.KW) if need[1] else None
+        gw = (gy2 @ self.cols.T).reshape(-1, g.C, g.KH, g.KW) if need[1] else None
         gb = gy2.sum(axis=1) if len(need) > 2 and need[2] else None
         gx = col2im(self.w2.T @ gy2, g) if need[0] else None
         return gx, gw, gb
