@@ -77,6 +77,20 @@ def test_celeba_bad_rows_name_file_and_line(tmp_path, row, line, message):
     assert f"list_attr_celeba.txt, line {line}:" in str(error.value)
 
 
+def test_celeba_rows_with_too_many_and_too_few_values(tmp_path):
+    rows = [f"{n} {signs(r)}" for n, r in zip(NAMES, LABELS)]
+    rows[1] += " 1"                                         # 41 values ...
+    rows[3] = rows[3].rsplit(" ", 1)[0]                     # ... and 39: same total count
+    celeba_tree(tmp_path, rows=rows)
+    with pytest.raises(DatasetFormatError, match="line 4: expected 40 values .*found 41"):
+        CelebA(tmp_path)
+    rows = [f"{n} {signs(r)}" for n, r in zip(NAMES, LABELS)]
+    rows[2] = rows[2].replace(" ", " 1.5 ", 1).rsplit(" ", 1)[0]
+    celeba_tree(tmp_path, rows=rows)
+    with pytest.raises(DatasetFormatError, match="line 5: value '1.5' for 5_o_Clock_Shadow"):
+        CelebA(tmp_path)
+
+
 def test_celeba_wrong_header_count_and_names(tmp_path):
     celeba_tree(tmp_path, count=6)
     with pytest.raises(DatasetFormatError, match="line 1: the header says 6 images but 5"):

@@ -125,3 +125,14 @@ def test_synth_fbp_deterministic_and_split_dependent():
     c = SynthFBP(50, image_size=32, seed=5, split="test", verbose=False, cache=False)
     assert np.array_equal(a.scores, b.scores) and np.array_equal(a[7][0], b[7][0])
     assert not np.array_equal(a.scores, c.scores)
+
+
+def test_images_are_drawn_once_when_loader_threads_ask_together():
+    from minifaceattr.data import DataLoader
+    data = SynthFaces(64, image_size=16, cache=True, workers=0, verbose=False)
+    calls = []
+    draw_all = data.draw_all
+    data.draw_all = lambda: calls.append(1) or draw_all()
+    batches = list(DataLoader(data, batch_size=4, workers=4))
+    assert len(calls) == 1 and len(batches) == 16
+    assert np.array_equal(batches[3][0][1], data.images[13])

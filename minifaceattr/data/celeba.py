@@ -16,7 +16,7 @@ import numpy as np
 
 from .attributes import ATTRIBUTES
 from .files import (DatasetFormatError, LabelledImages, check_images_exist, find_file,
-                    read_rows, signs_to_labels)
+                    read_lines, read_rows, sign_table)
 
 PARTITIONS = {"train": 0, "valid": 1, "test": 2}
 
@@ -24,10 +24,10 @@ PARTITIONS = {"train": 0, "valid": 1, "test": 2}
 def read_attribute_file(path):
     """``list_attr_celeba.txt`` -> (file names, (N, 40) 0/1 int64 labels in ATTRIBUTES order).
     Columns are reordered if the file lists the names in another order."""
-    rows = read_rows(path)
-    if len(rows) < 2:
+    lines = read_lines(path)
+    if len(lines) < 2:
         raise DatasetFormatError(path, "expected a count line and a line of attribute names")
-    (count_line, count), (names_line, names) = rows[0], rows[1]
+    (count_line, count), (names_line, names) = [(k, text.split()) for k, text in lines[:2]]
     if len(count) != 1 or not count[0].isdigit():
         raise DatasetFormatError(path, f"expected the number of images, found {' '.join(count)!r}",
                                  count_line)
@@ -37,13 +37,12 @@ def read_attribute_file(path):
         raise DatasetFormatError(path, f"expected the 40 CelebA attribute names, found "
                                  f"{len(names)} (unknown: {unknown}, missing: {missing})",
                                  names_line)
-    data = rows[2:]
+    data = lines[2:]
     if int(count[0]) != len(data):
         raise DatasetFormatError(path, f"the header says {count[0]} images but {len(data)} "
                                  f"rows follow", count_line)
-    labels = signs_to_labels(data, path, names)
-    order = [names.index(name) for name in ATTRIBUTES]
-    return [fields[0] for _, fields in data], labels[:, order]
+    files, labels = sign_table(path, data, names)
+    return files, labels[:, [names.index(name) for name in ATTRIBUTES]]
 
 
 def read_partition_file(path):

@@ -1,31 +1,29 @@
 """Drawing a synthetic face with Pillow: labels + style -> HWC uint8 image.
 
-The face is drawn ``supersample`` times larger than the output, on a transparent layer, in
-face units (origin at the face centre, 1 unit = half the face height, y down). The layer is
-rotated, laid on the background, blurred, shrunk with a box filter (which anti-aliases every
-edge), lit and given pixel noise. Each attribute changes something in its group's region
-(``face_style.GROUP_REGIONS``); a few cues are deliberately faint (cheekbones, wrinkles,
-narrow eyes, face shape) and several shape sizes get random jitter, so the labels are not
-readable from one pixel.
+The face is drawn ``supersample`` times larger than the output, in face units (origin at the
+face centre, 1 unit = half the face height, y down) that the Canvas shifts, scales and rotates
+into pixels, over a background, back to front: long hair, shoulders and neck, ears, face, skin
+marks, beard, eyes, nose, mouth, hair and hat. The picture is then shrunk with a box filter
+(which anti-aliases every edge), blurred, lit and given pixel noise.
+
+Each attribute changes something in its group's region (``face_style.GROUP_REGIONS``); a few
+cues are deliberately faint (cheekbones, wrinkles, pointy nose, face shape) and several
+shape sizes get random jitter, so the labels are not readable from one pixel.
 """
+import functools
 import math
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .attributes import ATTRIBUTES
-from .face_style import HAIR_COLOURS
+from .face_style import HAIR_COLOURS, mix, shade
 
 FACE_CENTRE = (0.5, 0.47)      # fraction of the image, before the style's shift
 FACE_HALF_HEIGHT = 0.25        # fraction of the image side, before the style's scale
 
 
-def _mix(a, b, t):
-    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))
-
-
-def _shade(colour, factor):
-    return tuple(max(0, min(255, int(c * factor))) for c in colour)
+UNIT_CIRCLE = [(math.cos(2 * math.pi * k / 20), math.sin(2 * math.pi * k / 20)) for k in range(20)]
 
 
 class Canvas:
@@ -54,7 +52,7 @@ class Canvas:
                        joint="curve")
 
     def ellipse(self, x, y, rx, ry, fill=None, outline=None, width=0.0):
-        points = ellipse_points(x, y, rx, ry, 0, 360, 20)
+        points = [(x + rx * c, y + ry * s) for c, s in UNIT_CIRCLE]
         if fill is not None:
             self.polygon(points, fill)
         if outline is not None:
@@ -108,7 +106,7 @@ def hair_colours(a, s):
     on = [HAIR_COLOURS[name] for name in HAIR_COLOURS if a[name]]
     if not on:
         on = [s["other_hair"]]
-    base = _shade(on[0], 1 + s["hair_shade"])
+    base = shade(on[0], 1 + s["hair_shade"])
     return base, (on[1] if len(on) > 1 else None)
 
 
@@ -119,7 +117,7 @@ def draw_body(c, a, s, skin, hair, face_w, long_hair):
     c.ellipse(0, 2.45, 1.55, 0.95, fill=s["clothes"])
     neck = 0.4 if a["Male"] else 0.31
     c.polygon([(-neck, 0.5), (neck, 0.5), (neck + 0.05, 1.62), (-neck - 0.05, 1.62)],
-              fill=_shade(skin, 0.88))
+              fill=shade(skin, 0.88))
     if a["Wearing_Necktie"] or s["collar"]:
         c.polygon([(-0.46, 1.5), (0, 1.74), (-0.12, 1.98)], fill=(240, 240, 240))
         c.polygon([(0.46, 1.5), (0, 1.74), (0.12, 1.98)], fill=(240, 240, 240))
@@ -135,8 +133,9 @@ def draw_body(c, a, s, skin, hair, face_w, long_hair):
 
 
 def draw_ears(c, a, s, skin, w):
+    """Ears at eye level, with studs and drops for Wearing_Earrings."""
     for side in (-1, 1):
-        c.ellipse(side * (w + 0.03), 0.05, 0.11, 0.19, fill=_shade(skin, 0.93))
+        c.ellipse(side * (w + 0.03), 0.05, 0.11, 0.19, fill=shade(skin, 0.93))
         if a["Wearing_Earrings"]:
             c.ellipse(side * (w + 0.05), 0.3, 0.045, 0.045, fill=s["metal"])
             c.ellipse(side * (w + 0.05), 0.39, 0.03, 0.04, fill=s["metal"])
@@ -146,17 +145,17 @@ def draw_skin_marks(c, a, s, skin, w, h):
     """Blemishes (not Attractive), wrinkles (not Young), cheek colour and cheekbones."""
     if not a["Attractive"]:
         for x, y in s["blemishes"]:
-            c.ellipse(x * w / 0.72, y, 0.025, 0.025, fill=_shade(skin, 0.72) + (200,))
+            c.ellipse(x * w / 0.72, y, 0.025, 0.025, fill=shade(skin, 0.72) + (200,))
     if not a["Young"]:
-        line = _shade(skin, 0.7) + (int(210 * s["wrinkles"]),)
+        line = shade(skin, 0.7) + (int(210 * s["wrinkles"]),)
         for y in (-0.56, -0.47):
             c.line([(-0.3, y), (0, y - 0.02), (0.3, y)], fill=line, width=0.025)
         for side in (-1, 1):
             c.line([(side * 0.2, 0.3), (side * 0.3, 0.47), (side * 0.32, 0.62)], line, 0.025)
     if a["High_Cheekbones"]:
         for side in (-1, 1):
-            c.ellipse(side * 0.46, 0.1, 0.16, 0.07, fill=_shade(skin, 1.12) + (150,))
-            c.arc(side * 0.44, 0.18, 0.2, 0.12, 20, 160, _shade(skin, 0.82) + (150,), 0.03)
+            c.ellipse(side * 0.46, 0.1, 0.16, 0.07, fill=shade(skin, 1.12) + (150,))
+            c.arc(side * 0.44, 0.18, 0.2, 0.12, 20, 160, shade(skin, 0.82) + (150,), 0.03)
     if a["Rosy_Cheeks"]:
         for side in (-1, 1):
             c.ellipse(side * 0.45, 0.28, 0.15 + 0.01 * s["cheek"], 0.1, fill=(230, 80, 90, 110))
@@ -167,8 +166,8 @@ def draw_beard(c, a, s, skin, beard, outline, w, h):
     lower = [(x, y) for x, y in outline if y >= 0.3]
     lower.sort(key=lambda p: math.atan2(p[1] - 0.3, p[0]))
     if a["Double_Chin"]:
-        c.ellipse(0, h - 0.02, 0.36, 0.13, fill=_shade(skin, 0.95))
-        c.arc(0, h + 0.02, 0.3, 0.1, 20, 160, _shade(skin, 0.7), 0.03)
+        c.ellipse(0, h - 0.02, 0.36, 0.13, fill=shade(skin, 0.95))
+        c.arc(0, h + 0.02, 0.3, 0.1, 20, 160, shade(skin, 0.7), 0.03)
     if a["5_o_Clock_Shadow"]:
         c.polygon([(w * 0.92, 0.3)] + lower + [(-w * 0.92, 0.3)], fill=(60, 60, 75, 45))
         for x, y in s["blemishes"] * 3:                 # stubble dots, fixed per style
@@ -178,7 +177,7 @@ def draw_beard(c, a, s, skin, beard, outline, w, h):
         c.polygon([(w * 0.96, 0.22)] + lower + [(-w * 0.96, 0.22)] + inner, fill=beard + (235,))
     if a["Goatee"]:
         c.polygon([(-0.15, 0.76), (0.15, 0.76), (0.1, h + 0.1), (0, h + 0.16), (-0.1, h + 0.1)],
-                  fill=_shade(beard, 0.85))
+                  fill=shade(beard, 0.85))
     if a["Sideburns"]:
         for side in (-1, 1):
             x = side * (w - 0.06)
@@ -187,6 +186,8 @@ def draw_beard(c, a, s, skin, beard, outline, w, h):
 
 
 def draw_eyes(c, a, s, skin, hair, makeup):
+    """Eyes (narrow or not; larger and level when Attractive), eye shadow (Heavy_Makeup), bags,
+    eyebrows and glasses."""
     ry = (0.042 if a["Narrow_Eyes"] else 0.072) + 0.006 * s["eye"]
     rx = 0.13 + 0.025 * a["Attractive"] + 0.008 * s["eye"]
     lift = 0.0 if a["Attractive"] else 0.025          # slight asymmetry
@@ -195,8 +196,8 @@ def draw_eyes(c, a, s, skin, hair, makeup):
         if makeup:
             c.ellipse(x, y - 0.07, rx + 0.03, 0.09, fill=s["eyeshadow"] + (170,))
         if a["Bags_Under_Eyes"]:
-            c.arc(x, y + 0.06, rx * 0.9, 0.07, 20, 160, _shade(skin, 0.6), 0.045)
-            c.arc(x, y + 0.1, rx * 0.8, 0.06, 30, 150, _shade(skin, 0.75), 0.03)
+            c.arc(x, y + 0.06, rx * 0.9, 0.07, 20, 160, shade(skin, 0.6), 0.045)
+            c.arc(x, y + 0.1, rx * 0.8, 0.06, 30, 150, shade(skin, 0.75), 0.03)
         c.ellipse(x, y, rx, ry, fill=(245, 245, 240), outline=(40, 30, 30),
                   width=0.035 if makeup else 0.015)
         r = min(0.06, ry * 0.95)
@@ -216,36 +217,43 @@ def draw_brow(c, a, s, side, hair):
     thick = (0.075 if a["Bushy_Eyebrows"] else 0.035) + 0.005 * s["brow"]
     y0 = -0.27
     points = [(side * 0.14, y0), (side * 0.3, y0 - peak), (side * 0.5, y0 + 0.03)]
-    c.line(points, fill=_shade(hair, 0.8) if hair[0] < 150 else _shade(hair, 0.6), width=thick)
+    c.line(points, fill=shade(hair, 0.8) if hair[0] < 150 else shade(hair, 0.6), width=thick)
 
 
 def draw_nose(c, a, s, skin):
-    dark = _shade(skin, 0.72)
+    """Bridge, tip (pointed or round) and nostrils; all of it larger for Big_Nose."""
+    dark = shade(skin, 0.72)
     big = 1.45 if a["Big_Nose"] else 1.0
     half = (0.08 + 0.005 * s["nose"]) * big
     tip = 0.3 + 0.04 * (big - 1)
-    c.line([(-0.03, -0.02), (-0.05, tip - 0.08)], fill=_shade(skin, 0.85), width=0.025)
+    c.line([(-0.03, -0.02), (-0.05, tip - 0.08)], fill=shade(skin, 0.85), width=0.025)
     if a["Pointy_Nose"]:                                    # a sharp tip hanging lower
         c.polygon([(-half * 0.7, tip - 0.12), (half * 0.7, tip - 0.12), (0, tip + 0.12)],
-                  fill=_shade(skin, 1.1))
+                  fill=shade(skin, 1.1))
         c.line([(-half * 0.8, tip - 0.08), (0, tip + 0.12), (half * 0.8, tip - 0.08)],
-               _shade(skin, 0.6), 0.035)
+               shade(skin, 0.6), 0.035)
     else:                                                    # a round tip
-        c.ellipse(0, tip - 0.02, half * 0.85, 0.065 * big, fill=_shade(skin, 1.05))
+        c.ellipse(0, tip - 0.02, half * 0.85, 0.065 * big, fill=shade(skin, 1.05))
         c.arc(0, tip - 0.02, half * 0.85, 0.065 * big, 20, 160, dark, 0.025)
     for side in (-1, 1):
         c.ellipse(side * half * 0.8, tip + 0.01, 0.035 * big, 0.022 * big, fill=dark)
 
 
 def draw_mouth(c, a, s, skin, beard):
+    """Lips (big, lipstick), smile, open mouth, and the moustache above them."""
     width = 0.23 + 0.05 * a["Smiling"] + 0.01 * s["mouth_w"]
     curve = 0.12 if a["Smiling"] else 0.0
     big = 1.8 if a["Big_Lips"] else 1.0
     upper, lower = 0.035 * big + 0.004 * s["lips"], 0.05 * big + 0.005 * s["lips"]
     gap = 0.05 if a["Mouth_Slightly_Open"] else 0.0
-    colour = s["lipstick"] if a["Wearing_Lipstick"] else _mix(_shade(skin, 0.8), (170, 80, 80), 0.4)
+    colour = s["lipstick"] if a["Wearing_Lipstick"] else mix(shade(skin, 0.8), (170, 80, 80), 0.4)
     y = 0.58
-    mid = lambda x: y + curve * (1 - (x / width) ** 2) - curve  # noqa: E731 (smile: raised ends)
+
+    def mid(x):
+        """Height of the lips' meeting line at x: y in the middle, raised by ``curve`` at the
+        corners when smiling."""
+        return y - curve * (x / width) ** 2
+
     xs = spaced(-width, width, 9)
     top = [(x, mid(x) - gap / 2 - upper * (1 - (x / width) ** 2)) for x in xs]
     bottom = [(x, mid(x) + gap / 2 + lower * (1 - (x / width) ** 2)) for x in xs[::-1]]
@@ -256,7 +264,7 @@ def draw_mouth(c, a, s, skin, beard):
     if a["Smiling"]:                                         # smile lines at the corners
         for side in (-1, 1):
             c.arc(side * (width + 0.02), y - curve, 0.06, 0.09, 270 if side > 0 else 90,
-                  450 if side > 0 else 270, _shade(skin, 0.7), 0.025)
+                  450 if side > 0 else 270, shade(skin, 0.7), 0.025)
     if a["Mustache"]:
         c.polygon([(-width - 0.03, y - 0.03 - curve * 0.5), (0, y - 0.15), (width + 0.03,
                    y - 0.03 - curve * 0.5), (0, y - 0.07 - upper)], fill=beard)
@@ -286,13 +294,13 @@ def draw_hair(c, a, s, hair, streak, w, long_hair):
         crown = [(-w - 0.02, -0.62), (-w + 0.06, -1.2)] + ellipse_points(
             0, -1.2, w - 0.06, 0.16, 180, 360, 9) + [(w - 0.06, -1.2), (w + 0.02, -0.62)]
         c.polygon(crown, fill=s["hat"])
-        c.ellipse(0, -0.64, w + 0.36, 0.11, fill=_shade(s["hat"], 0.8))
-        c.line([(-w + 0.02, -0.78), (w - 0.02, -0.78)], _shade(s["hat"], 0.55), 0.08)
+        c.ellipse(0, -0.64, w + 0.36, 0.11, fill=shade(s["hat"], 0.8))
+        c.line([(-w + 0.02, -0.78), (w - 0.02, -0.78)], shade(s["hat"], 0.55), 0.08)
 
 
 def draw_hair_texture(c, a, hair, streak, w, long_hair):
     """Strands over the hair: straight lines, wavy lines, or (neither) short curls."""
-    strand = streak or (_shade(hair, 0.7) if sum(hair) > 240 else _shade(hair, 1.8))
+    strand = streak or (shade(hair, 0.7) if sum(hair) > 240 else shade(hair, 1.8))
     thick = 0.05 if streak else 0.025
     for k in range(7):
         x0 = -w * 0.72 + k * w * 0.24
@@ -313,12 +321,16 @@ def draw_hair_texture(c, a, hair, streak, w, long_hair):
             c.line([(x, -0.5), (x, 1.4)], strand, thick)
 
 
+@functools.lru_cache(maxsize=8)
+def vertical_ramp(size):
+    """A size x size grey image going from 0 at the top row to 255 at the bottom row."""
+    return Image.linear_gradient("L").resize((size, size))
+
+
 def background(style, size):
     """A vertical gradient between two colours with a few translucent blobs."""
-    top, bottom = (np.array(col, dtype=np.float32) for col in style["background"])
-    t = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
-    column = (top * (1 - t) + bottom * t).astype(np.uint8)
-    image = Image.fromarray(np.ascontiguousarray(np.broadcast_to(column, (size, size, 3))))
+    top, bottom = (Image.new("RGB", (size, size), colour) for colour in style["background"])
+    image = Image.composite(bottom, top, vertical_ramp(size))
     c = Canvas(image, (size / 2, size / 2), FACE_HALF_HEIGHT * size, 0.0)
     for x, y, r, colour in style["shapes"]:
         c.ellipse(x, y, r, r, fill=colour)
@@ -335,9 +347,9 @@ def draw_face(labels, style, image_size=64, supersample=3):
     image = background(s, size)
     c = Canvas(image, centre, FACE_HALF_HEIGHT * size * s["scale"], s["angle"])
 
-    skin = _mix(s["skin"], (252, 240, 234), 0.6) if a["Pale_Skin"] else s["skin"]
+    skin = mix(s["skin"], (252, 240, 234), 0.6) if a["Pale_Skin"] else s["skin"]
     hair, streak = hair_colours(a, s)
-    beard = _shade(hair, 0.85)
+    beard = shade(hair, 0.85)
     w, h, square, taper = face_shape(a, s)
     outline = face_outline(w, h, square, taper)
     long_hair = not a["Bald"] and s["hair_length"] < (0.07 if a["Male"] else 0.85)
@@ -354,7 +366,7 @@ def draw_face(labels, style, image_size=64, supersample=3):
 
     if supersample > 1:
         image = image.reduce(supersample)          # box filter: the anti-aliasing step
-    radius = (1.4 if a["Blurry"] else 0.0) + s["blur"]
+    radius = ((1.4 if a["Blurry"] else 0.0) + s["blur"]) * image_size / 64   # pixels at 64 px
     if radius > 0:
         image = image.filter(ImageFilter.GaussianBlur(radius))
     return finish(np.asarray(image, dtype=np.float32), s)
@@ -367,8 +379,9 @@ def finish(pixels, style):
     ramp = math.cos(style["light_angle"]) * x[None, :] + math.sin(style["light_angle"]) * x[:, None]
     pixels = pixels * (style["brightness"] * (1 + style["light"] * ramp))[..., None]
     if style["noise"] > 0:
-        noise = np.random.default_rng(style["noise_seed"]).standard_normal(pixels.shape)
-        pixels = pixels + style["noise"] * noise.astype(np.float32)
+        noise = np.random.default_rng(style["noise_seed"]).standard_normal(pixels.shape,
+                                                                            np.float32)
+        pixels = pixels + style["noise"] * noise
     return np.clip(pixels + 0.5, 0, 255).astype(np.uint8)
 
 

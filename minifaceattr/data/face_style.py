@@ -33,8 +33,14 @@ def _pick(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
-def _mix(a, b, t):
+def mix(a, b, t):
+    """The colour a fraction t of the way from colour a to colour b."""
     return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))
+
+
+def shade(colour, factor):
+    """A colour scaled by ``factor`` (darker below 1, lighter above), clipped to 0..255."""
+    return tuple(max(0, min(255, int(c * factor))) for c in colour)
 
 
 def sample_style(rng):
@@ -44,7 +50,7 @@ def sample_style(rng):
         "shift": (u(-0.05, 0.05), u(-0.04, 0.04)),   # face offset, fraction of the image
         "scale": u(0.9, 1.08),
         "angle": u(-10.0, 10.0),                      # degrees, counter-clockwise
-        "skin": _mix(SKIN_LIGHT, SKIN_DARK, rng.beta(1.4, 1.8)),
+        "skin": mix(SKIN_LIGHT, SKIN_DARK, rng.beta(1.4, 1.8)),
         "hair_shade": u(-0.12, 0.12),
         "hair_length": u(0.0, 1.0),
         "other_hair": _pick(rng, OTHER_HAIR),
@@ -80,7 +86,7 @@ def neutral_style():
     """A style with no pose change, noise, blur, lighting or shape jitter, a mid skin tone and
     a plain background: for figures and tests that show one cue at a time."""
     style = sample_style(np.random.default_rng(0))
-    style.update(shift=(0.0, 0.0), scale=1.0, angle=0.0, skin=_mix(SKIN_LIGHT, SKIN_DARK, 0.3),
+    style.update(shift=(0.0, 0.0), scale=1.0, angle=0.0, skin=mix(SKIN_LIGHT, SKIN_DARK, 0.3),
                  hair_shade=0.0, hair_length=0.5, collar=False, tinted=False, shapes=[],
                  background=((200, 205, 215), (170, 178, 190)), light=0.0, brightness=1.0,
                  noise=0.0, blur=0.0, wrinkles=1.0)

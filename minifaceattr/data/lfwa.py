@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .attributes import ATTRIBUTES
-from .files import (DatasetFormatError, LabelledImages, check_images_exist, read_rows,
-                    signs_to_labels)
+from .files import (DatasetFormatError, LabelledImages, check_images_exist, read_lines,
+                    read_rows, sign_table)
 
 SPLITS = ("train", "test", "all")
 
@@ -113,16 +113,13 @@ def one_based_to_indices(raw, count, path, line=None):
 
 def read_text_attributes(path):
     """``lfw_att_40.txt`` -> (image names, (N, 40) 0/1 int64 labels in ATTRIBUTES order)."""
-    rows = read_rows(path)
-    order = list(range(len(ATTRIBUTES)))
-    if rows and len(rows[0][1]) == len(ATTRIBUTES) and not rows[0][1][0].lstrip("-").isdigit():
-        order = column_order(rows[0][1], path)
-        names = rows[0][1]
-        rows = rows[1:]
-    else:
-        names = list(ATTRIBUTES)
-    labels = signs_to_labels(rows, path, names)
-    return [fields[0].replace("\\", "/") for _, fields in rows], labels[:, order]
+    lines = read_lines(path)
+    names, order = list(ATTRIBUTES), list(range(len(ATTRIBUTES)))
+    first = lines[0][1].split() if lines else []
+    if len(first) == len(ATTRIBUTES) and not first[1].lstrip("-").isdigit():   # a header
+        names, order, lines = first, column_order(first, path), lines[1:]
+    files, labels = sign_table(path, lines, names)
+    return [name.replace("\\", "/") for name in files], labels[:, order]
 
 
 def read_text_indices(path, count):

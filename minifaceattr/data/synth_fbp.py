@@ -21,7 +21,7 @@ import numpy as np
 from . import drawing, face_style, label_model
 from .attributes import ATTRIBUTE_INDEX, ATTRIBUTES
 from .drawing import draw_face
-from .face_style import _mix, sample_style
+from .face_style import mix, sample_style
 from .label_model import celeba_label_model
 from .synthetic import SyntheticDataset
 
@@ -66,7 +66,7 @@ def beauty_score(visible, rater_noise):
 def race_style(style, race, rng):
     """Make a style look like the given race: skin tone range, eye colour, hair."""
     light, dark = SKIN[race]
-    style["skin"] = _mix(light, dark, rng.beta(1.6, 1.6))
+    style["skin"] = mix(light, dark, rng.beta(1.6, 1.6))
     if race == 0:
         style["iris"] = (55, 38, 25)
         style["other_hair"] = (40, 32, 30)

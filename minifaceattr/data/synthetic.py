@@ -10,6 +10,7 @@ import hashlib
 import multiprocessing
 import os
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class SyntheticDataset:
     ``cache=True`` draws all images the first time they are needed and keeps them in memory
     and in an ``.npz`` file in the cache directory; ``cache=False`` draws each image when it is
     indexed (no memory, same pixels). ``workers`` processes draw in parallel (default: all
-    cores, where the platform can fork)."""
+    cores up to 8, where the platform can fork)."""
 
     kind = 0
     modules = ()
@@ -69,6 +70,16 @@ class SyntheticDataset:
         self.workers = workers
         self.verbose = verbose
         self._images = None
+        self._lock = threading.Lock()          # loader threads may ask for images at once
+
+    def __getstate__(self):                    # what worker processes receive: no images
+        state = dict(vars(self), _images=None)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._lock = threading.Lock()
 
     def __len__(self):
         return self.n
@@ -95,16 +106,17 @@ class SyntheticDataset:
 
     @property
     def images(self):
-        """All images, (N, H, W, 3) uint8: from memory, from the cache file, or drawn now."""
-        if self._images is None:
-            if self.cache:
+        """All images, (N, H, W, 3) uint8. With ``cache=True``: kept in memory, read from the
+        cache file or drawn (once) and written to it; with ``cache=False``: drawn now."""
+        if not self.cache:
+            return self.draw_all()
+        with self._lock:
+            if self._images is None:
                 signature = self.signature()
                 arrays = cached_arrays(
                     self.cache_name(), lambda: {"images": self.draw_all(), "signature": signature},
                     lambda found: np.array_equal(found.get("signature"), signature))
                 self._images = arrays["images"]
-            else:
-                self._images = self.draw_all()
         return self._images
 
     def draw_range(self, indices):
@@ -116,7 +128,7 @@ class SyntheticDataset:
 
     def draw_all(self):
         """Draw every image, in parallel worker processes when there are enough of them."""
-        workers = self.workers if self.workers is not None else (os.cpu_count() or 1)
+        workers = self.workers if self.workers is not None else min(8, os.cpu_count() or 1)
         if self.verbose and self.n:
             where = f" (cached in {cache_dir()})" if self.cache else ""
             print(f"{type(self).__name__}: drawing {self.n} synthetic {self.split} images at "
@@ -124,13 +136,9 @@ class SyntheticDataset:
         if workers <= 1 or self.n < 256 or "fork" not in multiprocessing.get_all_start_methods():
             return self.draw_range(range(self.n))
         chunks = np.array_split(np.arange(self.n), workers * 4)
-        state, self._images = self._images, None            # keep the pickles small
-        try:
-            fork = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=fork) as pool:
-                parts = list(pool.map(self.draw_range, chunks))
-        finally:
-            self._images = state
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=fork) as pool:
+            parts = list(pool.map(self.draw_range, chunks))
         return np.concatenate(parts)
 
     def draw(self, i):
