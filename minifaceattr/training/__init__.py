@@ -1,0 +1,20 @@
+"""Training: the loop every example uses, evaluation, and what a run writes to disk.
+
+    from minifaceattr.training import fit, evaluate_attributes, write_metrics_json
+    history = fit(model, optimizer, train_loader, loss_fn, epochs, "runs/demo",
+                  evaluate=evaluate, scheduler=scheduler, resume=args.resume,
+                  meta={"model": "MGGNet", "width": 32}, description="SYNTHETIC faces ...")
+
+Files: ``loop.py`` (fit), ``run_state.py`` (what a checkpoint holds), ``guards.py`` (NaN
+and infinity), ``interrupt.py`` (Ctrl-C), ``progress.py`` (bars and lines), ``records.py``
+(log.csv, metrics.json), ``evaluation.py`` (evaluate_attributes).
+"""
+from .evaluation import evaluate_attributes, evaluation_mode
+from .guards import NonFiniteError, NonFiniteLossError, NonFiniteWeightsError
+from .interrupt import TrainingInterrupted
+from .loop import fit
+from .records import read_log_csv, write_log_csv, write_metrics_json
+
+__all__ = ["fit", "evaluate_attributes", "evaluation_mode", "write_metrics_json",
+           "write_log_csv", "read_log_csv", "NonFiniteError", "NonFiniteLossError",
+           "NonFiniteWeightsError", "TrainingInterrupted"]

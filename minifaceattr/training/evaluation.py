@@ -1,0 +1,74 @@
+"""Evaluation helpers: run a model over a loader without gradients and score it."""
+import contextlib
+
+from ..autograd import Tensor, no_grad
+from ..backend import to_device
+from ..data.attributes import ATTRIBUTES
+from ..metrics import AttributeMetrics
+
+
+def to_batch_device(images, targets, device):
+    """Images as a Tensor on ``device``; targets moved there too: an array, or each array
+    inside a dict / tuple / list of them. Anything else (a list of names, ...) is left."""
+    return Tensor(to_device(images.data if isinstance(images, Tensor) else images, device)), \
+        move_targets(targets, device)
+
+
+def move_targets(targets, device):
+    if isinstance(targets, dict):
+        return {key: move_targets(value, device) for key, value in targets.items()}
+    if isinstance(targets, (tuple, list)):
+        return type(targets)(move_targets(value, device) for value in targets)
+    if hasattr(targets, "shape") and hasattr(targets, "dtype"):
+        return to_device(targets, device)
+    return targets
+
+
+@contextlib.contextmanager
+def evaluation_mode(model):
+    """``model.eval()`` and ``no_grad()`` inside the block; the model's mode is put back."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def logits_of(output):
+    """The (N, A) logits of a model's output: ``output.logits`` (MGG-Net), or the output."""
+    logits = getattr(output, "logits", output)
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"the model returned a {type(output).__name__}; evaluate_attributes "
+                        "needs a logits Tensor or an object with a .logits Tensor")
+    return logits
+
+
+def default_names(count):
+    """CelebA's attribute names when there are 40 attributes, else "0", "1", ..."""
+    return list(ATTRIBUTES) if count == len(ATTRIBUTES) else [str(k) for k in range(count)]
+
+
+def evaluate_attributes(model, loader, device="cpu", groups=None, names=None):
+    """Accuracy of a multi-attribute model over every batch of ``loader``, in eval mode.
+
+    ``groups``: {group: [attribute names or indices]} for per-group means; ``names``: the
+    attribute names (default: CelebA's 40 when the model predicts 40, else "0", "1", ...).
+    Returns ``AttributeMetrics.compute()`` (``mean_accuracy``, ``balanced_accuracy``,
+    ``attributes``, ``groups``, ``samples``) plus ``per_attribute``: {name: accuracy}.
+    """
+    meter = None
+    with evaluation_mode(model):
+        for images, targets in loader:
+            images, targets = to_batch_device(images, targets, device)
+            logits = logits_of(model(images))
+            if meter is None:
+                names = list(names) if names is not None else default_names(logits.shape[1])
+                meter = AttributeMetrics(names=names, groups=groups, logits=True)
+            meter.update(logits, targets)
+    if meter is None:
+        raise ValueError("evaluate_attributes: the loader gave no batches")
+    metrics = meter.compute()
+    metrics["per_attribute"] = {name: m["accuracy"] for name, m in metrics["attributes"].items()}
+    return metrics
