@@ -118,6 +118,9 @@ def test_clear_errors(rng):
         F.batch_norm(x, None, None, training=True)
     with pytest.raises(ValueError, match="needs running_mean"):
         F.batch_norm(x, None, None, training=False)
+    with pytest.raises(TypeError, match="momentum must be a number"):
+        F.batch_norm(mfa.tensor(rng.standard_normal((2, 3))), None, None, training=True,
+                     momentum=None)
     with pytest.raises(ValueError, match=r"weight has shape \(4,\)"):
         F.batch_norm(x, np.zeros(3), np.ones(3), mfa.tensor(np.ones(4)))
 

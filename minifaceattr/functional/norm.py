@@ -157,6 +157,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"batch_norm expects an input of shape (N, C, ...), got {x.shape}")
     channels, count = x.shape[1], x.size // max(x.shape[1], 1)
     running_mean, running_var = raw_buffer(running_mean), raw_buffer(running_var)
+    if training and not isinstance(momentum, (int, float)):
+        raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (for "
+                        "PyTorch's momentum=None, pass 1 / batches seen, as nn.BatchNorm2d does)")
     if training and count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {x.shape}")
