@@ -79,6 +79,18 @@ HMTNET_SMALL = HMTNetConfig(image_size=64, widths=(16, 32, 64), branch_widths=(3
                             head_width=128, stem_strides=(1, 1))
 
 
+def small_config(image_size=64):
+    """``HMTNET_SMALL``'s widths at another image size, with the stem strides that keep the
+    most downsampling while the trunk map stays at least 9×9 (the branches' minimum):
+    (1, 1) at 64 px (a 13×13 map, as at 224), (1, 2) at 96–128 px, (2, 2) at 160 px on."""
+    for strides in ((2, 2), (1, 2), (1, 1)):
+        config = HMTNetConfig(image_size, HMTNET_SMALL.widths, HMTNET_SMALL.branch_widths,
+                              HMTNET_SMALL.head_width, strides)
+        if config.trunk_size >= 9:
+            return config
+    raise ValueError(f"image_size {image_size} is too small for HMTNet: 47 px at least")
+
+
 def conv_output_size(size, kernel, stride, padding=0):
     return (size + 2 * padding - kernel) // stride + 1
 
