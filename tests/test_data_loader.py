@@ -68,18 +68,19 @@ def test_drop_last():
     assert len(set(sum(batches, []))) == 20
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_workers_give_identical_batches(workers):
+@pytest.mark.parametrize("workers, kind", [(1, "thread"), (3, "thread"), (2, "process")])
+def test_workers_give_identical_batches(workers, kind):
     tf = Compose([RandomCrop(4, padding=1), RandomHorizontalFlip(), ToArray()])
     serial, threaded = (DataLoader(Numbers(37), batch_size=4, shuffle=True, seed=9, workers=w,
-                                   transform=tf) for w in (0, workers))
+                                   transform=tf, worker_type=kind) for w in (0, workers))
     for _ in range(2):
         for (x, y), (x2, y2) in zip(serial, threaded, strict=True):
             assert np.array_equal(x, x2) and np.array_equal(y, y2)
 
 
-def test_stops_early_without_hanging():
-    loader = DataLoader(Numbers(100), batch_size=2, workers=2)
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_stops_early_without_hanging(kind):
+    loader = DataLoader(Numbers(100), batch_size=2, workers=2, worker_type=kind)
     for k, _ in enumerate(loader):
         if k == 3:
             break

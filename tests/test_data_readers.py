@@ -289,3 +289,8 @@ def test_scut_missing_image(tmp_path):
     (root / "Images" / "CM4.jpg").unlink()
     with pytest.raises(DatasetFormatError, match="CM4.jpg: image not found"):
         SCUTFBP5500(root, "test")
+
+
+def test_lfwa_missing_annotations_say_what_is_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lfw_att_40.mat and indices_train_test.mat"):
+        LFWA(tmp_path)

@@ -72,10 +72,12 @@ def read_mat_attributes(path):
     except OSError as error:
         raise DatasetFormatError(path, f"not a readable MATLAB v7.3 (HDF5) file ({error})"
                                  ) from None
-    if label.ndim != 2 or len(names) not in label.shape:
-        raise DatasetFormatError(path, f"label has shape {label.shape}, expected {len(names)} x 40")
-    if label.shape[0] != len(names):          # MATLAB stores N x 40 as 40 x N in HDF5
+    K = len(ATTRIBUTES)
+    if label.shape == (K, len(names)):        # MATLAB's N x 40, stored as 40 x N in HDF5
         label = label.T
+    elif label.shape != (len(names), K):
+        raise DatasetFormatError(path, f"label has shape {label.shape}, expected "
+                                 f"{len(names)} x {K} (for {len(names)} names)")
     allowed = [-1, 1] if (label == -1).any() else [0, 1]     # 0/1, or +-1; not a mix
     bad = ~np.isin(label, allowed).all(axis=1)
     if bad.any():
@@ -89,6 +91,8 @@ def read_mat_attributes(path):
 def read_mat_indices(path, split, count):
     """0-based row indices of ``split`` from ``indices_train_test.mat`` (stored 1-based)."""
     h5py = _h5py()
+    if not Path(path).exists():
+        raise FileNotFoundError(f"LFWA split file not found: {path}")
     key = f"indices_img_{split}"
     try:
         with h5py.File(path, "r") as f:
@@ -145,6 +149,10 @@ class LFWA(LabelledImages):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}: LFWA has {SPLITS}")
         if format == "auto":
+            if not (root / "lfw_att_40.mat").exists() and not (root / "lfw_att_40.txt").exists():
+                raise FileNotFoundError(
+                    f"no LFWA annotations in {root}: expected lfw_att_40.mat and "
+                    f"indices_train_test.mat, or lfw_att_40.txt and indices_img_{{train,test}}.txt")
             format = "mat" if (root / "lfw_att_40.mat").exists() else "text"
         if format == "mat":
             attr_path = root / "lfw_att_40.mat"

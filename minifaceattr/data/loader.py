@@ -11,16 +11,29 @@ batch dropped with ``drop_last``), in an order drawn from (seed, epoch). Sample 
 is transformed with its own generator ``default_rng([seed, 1, e, i])``, so batches are the same
 whatever ``workers`` is, and ``set_epoch(e, start_batch=b)`` resumes a run exactly.
 
-With ``workers > 0``, a pool of threads loads and transforms the next batches while the
-caller trains on the current one. Threads suit this work: decoding JPEGs, resizing and
-NumPy arithmetic release Python's global lock, as do the big NumPy calls of a training step.
+With ``workers > 0``, a pool loads and transforms the next batches while the caller trains on
+the current one. Threads (the default) suit most of this work: decoding JPEGs, resizing and
+large NumPy operations release Python's global lock, as do the big matrix products of a
+training step. When both sides are mostly Python (small images, many small NumPy calls),
+``worker_type="process"`` runs the workers in forked processes instead, each with its own
+interpreter; batches come back through a pipe.
 """
+import functools
 import inspect
 import math
+import multiprocessing
+import warnings
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
+
+_FORKED = {}          # loaders whose worker processes are running; a fork inherits this dict
+
+
+def _load_batch_in_process(key, indices, epoch):
+    """Runs in a worker process: the loader came with the fork, only indices are sent."""
+    return _FORKED[key].load_batch(indices, epoch)
 
 
 def stack(values):
@@ -49,16 +62,20 @@ class DataLoader:
     indexing to ``(image, target)``).
 
     ``transform(image, rng)`` (or ``transform(image)``) is applied to each image.
-    ``workers``: background threads (0 = load in the caller's thread); ``prefetch``: batches
-    each worker keeps ready ahead of the caller."""
+    ``workers``: background workers (0 = load in the caller's thread); ``worker_type``:
+    "thread" or "process" (forked; where the platform cannot fork, threads are used);
+    ``prefetch``: batches each worker keeps ready ahead of the caller."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False,
-                 workers=0, transform=None, prefetch=2):
+                 workers=0, transform=None, prefetch=2, worker_type="thread"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if worker_type not in ("thread", "process"):
+            raise ValueError(f"worker_type must be 'thread' or 'process', not {worker_type!r}")
         self.dataset, self.batch_size = dataset, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.workers, self.prefetch = workers, max(1, prefetch)
+        self.worker_type = worker_type
         self.transform = transform
         self._pass_rng = transform is not None and _takes_rng(transform)
         self.epoch, self.start_batch = 0, 0
@@ -114,21 +131,35 @@ class DataLoader:
             return (self.load_batch(b, epoch) for b in batches)
         return self._prefetched(batches, epoch)
 
+    def _pool(self):
+        """(executor, function loading one batch) for this epoch's workers."""
+        if self.worker_type == "process":
+            if "fork" in multiprocessing.get_all_start_methods():
+                if len(self.dataset):
+                    self.dataset[0]       # build lazy caches (SynthFaces) once, before forking
+                _FORKED[id(self)] = self
+                fork = multiprocessing.get_context("fork")
+                pool = ProcessPoolExecutor(self.workers, mp_context=fork)
+                return pool, functools.partial(_load_batch_in_process, id(self))
+            warnings.warn("worker_type='process' needs fork; using threads")
+        return ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader"), self.load_batch
+
     def _prefetched(self, batches, epoch):
-        """Yield batches in order while a thread pool prepares the following ones."""
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader")
+        """Yield batches in order while a pool prepares the following ones."""
+        pool, load = self._pool()
         pending = deque()
         upcoming = iter(batches)
         try:
             for b in upcoming:
-                pending.append(pool.submit(self.load_batch, b, epoch))
+                pending.append(pool.submit(load, b, epoch))
                 if len(pending) >= self.workers * self.prefetch:
                     break
             while pending:
                 batch = pending.popleft().result()
                 b = next(upcoming, None)
                 if b is not None:
-                    pending.append(pool.submit(self.load_batch, b, epoch))
+                    pending.append(pool.submit(load, b, epoch))
                 yield batch
         finally:                          # also when the caller stops early
             pool.shutdown(wait=True, cancel_futures=True)
+            _FORKED.pop(id(self), None)

@@ -27,16 +27,19 @@ from .synthetic import SyntheticDataset
 
 RACES = ("asian", "caucasian")
 GENDERS = ("female", "male")
-CATEGORIES = (("AF", 0, 0, 8), ("AM", 0, 1, 8), ("CF", 1, 0, 3), ("CM", 1, 1, 3))  # name, race,
-# gender, count per cycle of 22: 8/22 = 2000/5500 and 3/22 = 750/5500
+# (name, race, gender, how many in each cycle of 22): 8/22 = 2000/5500, 3/22 = 750/5500
+CATEGORIES = (("AF", 0, 0, 8), ("AM", 0, 1, 8), ("CF", 1, 0, 3), ("CM", 1, 1, 3))
 
+# The hidden beauty function. "Male" offsets Attractive being far more common among women,
+# leaving women about 0.3 points ahead on average.
 BEAUTY_WEIGHTS = {"Attractive": 1.0, "Young": 0.4, "Smiling": 0.25, "Heavy_Makeup": 0.15,
                   "Big_Lips": 0.1, "Male": 0.5, "Chubby": -0.5, "Double_Chin": -0.3,
                   "Bags_Under_Eyes": -0.3, "Big_Nose": -0.2}
-STYLE_WEIGHTS = {"eye": 0.08, "face_w": -0.06}       # larger eyes, narrower face: a bit better
-VISIBLE_MEAN, VISIBLE_SD = 1.057, 0.705                 # of the visible part over the SCUT mix
-VISIBLE_SHARE = 0.9                                  # sd share of the visible part; rest noise
-SKIN = {0: ((240, 208, 176), (176, 132, 96)), 1: ((252, 224, 208), (204, 158, 132))}
+STYLE_WEIGHTS = {"eye": 0.08, "face_w": -0.06}     # larger eyes, narrower face: a bit better
+VISIBLE_MEAN, VISIBLE_SD = 1.057, 0.705            # of the visible part over the SCUT mix
+VISIBLE_SHARE = 0.9                                # sd share of the visible part; rest: raters
+SKIN = {0: ((240, 208, 176), (176, 132, 96)),      # race: (lightest, darkest) skin tone
+        1: ((252, 224, 208), (204, 158, 132))}
 
 
 def categories(n, rng_for_cycle):
