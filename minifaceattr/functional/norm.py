@@ -41,7 +41,7 @@ class BatchNorm(Function):
         else:
             mean, var = self.running_mean, self.running_var
         xp = get_array_module(x)
-        self.mean = xp.asarray(mean, dtype=x.dtype)
+        self.mean = xp.array(mean, dtype=x.dtype)  # a copy: the running buffers change later
         self.inv_std = 1 / xp.sqrt(xp.asarray(var, dtype=x.dtype) + x.dtype.type(self.eps))
         self.x, self.weight = x, weight
         if kernel_backend(x) != "numpy":
