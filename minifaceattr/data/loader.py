@@ -22,6 +22,7 @@ import functools
 import inspect
 import math
 import multiprocessing
+import sys
 import warnings
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -63,7 +64,7 @@ class DataLoader:
 
     ``transform(image, rng)`` (or ``transform(image)``) is applied to each image.
     ``workers``: background workers (0 = load in the caller's thread); ``worker_type``:
-    "thread" or "process" (forked; where the platform cannot fork, threads are used);
+    "thread" or "process" (forked, on Linux; threads elsewhere). Workers must not use the GPU;
     ``prefetch``: batches each worker keeps ready ahead of the caller."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False,
@@ -134,14 +135,15 @@ class DataLoader:
     def _pool(self):
         """(executor, function loading one batch) for this epoch's workers."""
         if self.worker_type == "process":
-            if "fork" in multiprocessing.get_all_start_methods():
+            if sys.platform.startswith("linux"):      # fork: safe on Linux only
                 if len(self.dataset):
                     self.dataset[0]       # build lazy caches (SynthFaces) once, before forking
                 _FORKED[id(self)] = self
                 fork = multiprocessing.get_context("fork")
                 pool = ProcessPoolExecutor(self.workers, mp_context=fork)
                 return pool, functools.partial(_load_batch_in_process, id(self))
-            warnings.warn("worker_type='process' needs fork; using threads")
+            warnings.warn("worker_type='process' forks, which only Linux does safely; "
+                          "using threads")
         return ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader"), self.load_batch
 
     def _prefetched(self, batches, epoch):

@@ -1,10 +1,11 @@
 """What the synthetic datasets share: splits, one random stream per sample, drawing every
-image (in parallel processes where the platform can fork) and caching the result.
+image (in parallel processes on Linux) and caching the result.
 
 Sample *i* of a split is a pure function of (dataset kind, seed, split, i): it has its own
-generator, ``numpy.random.default_rng([kind, seed, split, i])``. So a sample never depends on
-``n``, on the order it was drawn in, or on how many processes drew it, and two splits never
-share a random stream.
+generator, ``numpy.random.default_rng([kind, seed, split, 0, i])``. So a sample never depends
+on ``n``, on the order it was drawn in, or on how many processes drew it, and two splits never
+share a random stream. (SynthFaces draws its labels from one stream per split, stream 1, in
+which row i comes before row i + 1; that too does not depend on ``n``.)
 """
 import hashlib
 import multiprocessing
@@ -53,7 +54,7 @@ class SyntheticDataset:
     ``cache=True`` draws all images the first time they are needed and keeps them in memory
     and in an ``.npz`` file in the cache directory; ``cache=False`` draws each image when it is
     indexed (no memory, same pixels). ``workers`` processes draw in parallel (default: all
-    cores up to 8, where the platform can fork)."""
+    cores up to 8, on Linux)."""
 
     kind = 0
     modules = ()
@@ -133,7 +134,8 @@ class SyntheticDataset:
             where = f" (cached in {cache_dir()})" if self.cache else ""
             print(f"{type(self).__name__}: drawing {self.n} synthetic {self.split} images at "
                   f"{self.image_size} px{where}", file=sys.stderr, flush=True)
-        if workers <= 1 or self.n < 256 or "fork" not in multiprocessing.get_all_start_methods():
+        # fork is safe on Linux; on macOS it can crash system libraries, Windows has none
+        if workers <= 1 or self.n < 256 or not sys.platform.startswith("linux"):
             return self.draw_range(range(self.n))
         chunks = np.array_split(np.arange(self.n), workers * 4)
         fork = multiprocessing.get_context("fork")
