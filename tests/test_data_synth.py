@@ -56,6 +56,13 @@ def test_cache_round_trip_equals_lazy_drawing(private_cache):
     again = SynthFaces(40, image_size=32, seed=1, cache=True, verbose=False)
     again.draw = None                                     # must come from the file, not drawn
     assert np.array_equal(again.images, cached.images)
+    stale = private_cache / files[0].name.replace(files[0].name.split("-")[1], "0ldc0de000")
+    files[0].rename(stale)                                # as if written by older code
+    other = private_cache / files[0].name.replace("seed1", "seed2")
+    other.write_bytes(b"")                                # other arguments: kept
+    fresh = SynthFaces(40, image_size=32, seed=1, cache=True, verbose=False, workers=0)
+    assert np.array_equal(fresh.images, cached.images)
+    assert sorted(p.name for p in private_cache.iterdir()) == sorted([files[0].name, other.name])
 
 
 def test_parallel_drawing_equals_serial():

@@ -105,6 +105,13 @@ class SyntheticDataset:
         return (f"{type(self).__name__.lower()}-{code}-{self.split}-seed{self.seed}-n{self.n}"
                 f"-{self.image_size}px-x{self.supersample}.npz")
 
+    def remove_stale_caches(self):
+        """Delete cache files for these same arguments written by older drawing code."""
+        kind, code, rest = self.cache_name().split("-", 2)
+        for path in cache_dir().glob(f"{kind}-*-{rest}"):
+            if path.name.split("-", 2)[1] != code:
+                path.unlink(missing_ok=True)
+
     @property
     def images(self):
         """All images, (N, H, W, 3) uint8. With ``cache=True``: kept in memory, read from the
@@ -118,6 +125,7 @@ class SyntheticDataset:
                     self.cache_name(), lambda: {"images": self.draw_all(), "signature": signature},
                     lambda found: np.array_equal(found.get("signature"), signature))
                 self._images = arrays["images"]
+                self.remove_stale_caches()
         return self._images
 
     def draw_range(self, indices):
