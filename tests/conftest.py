@@ -15,7 +15,7 @@ class Backend:
 
     def asarray(self, a):
         """A NumPy array moved to this backend's device."""
-        return to_device(np.ascontiguousarray(a), self.device)
+        return to_device(np.ascontiguousarray(a).reshape(np.shape(a)), self.device)  # keeps 0-d
 
     def tensor(self, a, requires_grad=False):
         return mfa.tensor(self.asarray(a), requires_grad=requires_grad)
