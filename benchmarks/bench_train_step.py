@@ -8,8 +8,8 @@ batch 32 at 112×112 on the CPU, batch 144 at 224×224 on the GPU.
     python benchmarks/bench_train_step.py --device cuda
     python benchmarks/bench_train_step.py --device cpu --profile    # where our time goes
 
-Each framework runs in its own child process, so that each one's peak memory is its own.
-Both start from the same weights, images and labels, and the first losses are printed side
+Each framework runs in its own child process (so each one's peak memory is its own), and
+the two take their timed steps in turn, so that both see the same machine. Both start from the same weights, images and labels, and the first losses are printed side
 by side as a check that they compute the same thing. Results (images per second, the
 ratio, peak memory, device and date) are written to benchmarks/results/.
 """
@@ -50,7 +50,8 @@ def peak_rss_mib():
 
 # --- minifaceattr ----------------------------------------------------------------------------
 
-def run_ours(args):
+def setup_ours(args):
+    """Build our model and data; return (step, synchronise, GPU memory in MiB or None)."""
     import minifaceattr as mfa
     import minifaceattr.functional as F
     from minifaceattr import models, optim
@@ -69,7 +70,7 @@ def run_ours(args):
         opt.step()
         return loss.item()
 
-    return _time_steps(step, sync, memory, args)
+    return step, sync, memory
 
 
 def _cupy_hooks():
@@ -80,7 +81,8 @@ def _cupy_hooks():
 
 # --- PyTorch (torchvision's ResNet18, written out with torch.nn) ----------------------------
 
-def run_torch(args):
+def setup_torch(args):
+    """The same for PyTorch."""
     import torch
     import torch.nn as tnn
     x, y, state = make_problem(args.batch, args.size)
@@ -91,6 +93,9 @@ def run_torch(args):
     opt = torch.optim.SGD(model.parameters(), **SGD_SETTINGS)
     x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     if args.device == "cuda":
+        # Plain fp32 on both sides: CuPy's GEMMs do not use TF32 unless told to (CUPY_TF32=1),
+        # but PyTorch lets cuDNN convolutions use it by default.
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.torch_tf32
         sync, memory = torch.cuda.synchronize, lambda: torch.cuda.max_memory_reserved() / 2 ** 20
     else:
         sync, memory = (lambda: None), None
@@ -102,7 +107,7 @@ def run_torch(args):
         opt.step()
         return loss.item()
 
-    return _time_steps(step, sync, memory, args)
+    return step, sync, memory
 
 
 def torch_resnet18(tnn, num_classes):
@@ -140,32 +145,106 @@ def torch_resnet18(tnn, num_classes):
     return ResNet18()
 
 
-# --- timing ---------------------------------------------------------------------------------
+# --- timing: two child processes, one step each in turn -------------------------------------
+# Each framework runs in its own process, so that each one's peak memory is its own; the
+# parent asks them for one step at a time, alternately, so that both run under the same
+# conditions even on a machine that other jobs share.
 
-def _time_steps(step, sync, memory, args):
+def serve(setup, args):
+    """Child process: build, warm up, then time one step per "step" line read from stdin."""
+    step, sync, memory = setup(args)
     rss_before = peak_rss_mib()
     losses = [step() for _ in range(args.warmup)]
     sync()
-    times = []
-    for _ in range(args.steps):
+    print(json.dumps({"losses": losses}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
         start = time.perf_counter()
-        losses.append(step())
+        loss = step()
         sync()
-        times.append(time.perf_counter() - start)
-    result = dict(seconds_per_step=float(np.median(times)), all_seconds=times, losses=losses[:3],
-                  peak_rss_mib=peak_rss_mib(), rss_before_steps_mib=rss_before)
+        print(json.dumps({"seconds": time.perf_counter() - start, "loss": loss}), flush=True)
+    result = dict(peak_rss_mib=peak_rss_mib(), rss_before_steps_mib=rss_before, versions=versions(args))
     if memory is not None:
         result["gpu_peak_mib"] = memory()
-    return result
+    print(json.dumps(result), flush=True)
+
+
+def versions(args):
+    """Library versions and thread counts of this child process."""
+    if args.only == "torch":
+        import torch
+        return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    return {"numpy": np.__version__}
+
+
+def run_interleaved(args, argv):
+    """Start both children, alternate their timed steps, collect what each reports."""
+    children = {name: subprocess.Popen([sys.executable, __file__, *argv, "--only", name], text=True,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                for name in ("ours", "torch")}
+    results = {name: {"losses": _answer(child)["losses"], "all_seconds": []}
+               for name, child in children.items()}
+    for k in range(args.steps):
+        order = list(children) if k % 2 == 0 else list(children)[::-1]
+        for name in order:
+            children[name].stdin.write("step\n")
+            children[name].stdin.flush()
+            answer = _answer(children[name])
+            results[name]["all_seconds"].append(answer["seconds"])
+            results[name]["losses"].append(answer["loss"])
+    for name, child in children.items():
+        child.stdin.write("done\n")
+        child.stdin.close()
+        results[name].update(_answer(child))
+        child.wait()
+        results[name]["seconds_per_step"] = float(np.median(results[name]["all_seconds"]))
+        results[name]["losses"] = results[name]["losses"][:3]
+    return results
+
+
+def _answer(child):
+    line = child.stdout.readline()
+    if not line:
+        raise RuntimeError(f"benchmark child {child.args[-1]} stopped (its error is above)")
+    return json.loads(line)
 
 
 def profile_ours(args):
-    """cProfile one of our steps (after a warm-up) and print the top functions."""
+    """Time two of our steps (after one warm-up) per operator, forward and backward apart,
+    then list the 15 costliest Python functions (cProfile)."""
     import cProfile
     import pstats
-    args.steps, args.warmup = 1, 1
-    cProfile.runctx("run_ours(args)", globals(), {"args": args, "run_ours": run_ours}, "/tmp/bench.prof")
-    pstats.Stats("/tmp/bench.prof").sort_stats("tottime").print_stats(20)
+    from collections import defaultdict
+    from minifaceattr.autograd import Function
+    step, sync, _ = setup_ours(args)
+    step()
+    seconds = defaultdict(float)
+    call, run_backward = Function.__call__, Function.run_backward
+
+    def timed(method, label):
+        def wrapper(fn, *a):
+            start = time.perf_counter()
+            try:
+                return method(fn, *a)
+            finally:
+                seconds[type(fn).__name__, label] += time.perf_counter() - start
+        return wrapper
+
+    Function.__call__, Function.run_backward = timed(call, "forward"), timed(run_backward, "backward")
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    for _ in range(2):
+        profiler.runcall(step)
+    sync()
+    total = time.perf_counter() - start
+    Function.__call__, Function.run_backward = call, run_backward
+    print(f"two steps: {total:.2f} s; time per operator (both steps):")
+    for (name, label), t in sorted(seconds.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"  {name:28s} {label:8s} {t:7.3f} s  {100 * t / total:5.1f} %")
+    rest = total - sum(seconds.values())
+    print(f"  {'(outside operators: optimiser, engine)':37s} {rest:7.3f} s  {100 * rest / total:5.1f} %")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
 
 def device_description(device):
@@ -189,6 +268,8 @@ def main():
     parser.add_argument("--size", type=int)
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--torch-tf32", action="store_true",
+                        help="let PyTorch use TF32 on the GPU (off: compare fp32 with fp32)")
     parser.add_argument("--only", choices=["ours", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="cProfile our step instead")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -198,19 +279,9 @@ def main():
 
     if args.profile:
         return profile_ours(args)
-    if args.only:  # child process: run one framework, print its JSON
-        print(json.dumps((run_ours if args.only == "ours" else run_torch)(args)))
-        return
-    results = {name: _child(name, sys.argv[1:]) for name in ("ours", "torch")}
-    report(args, results)
-
-
-def _child(name, argv):
-    out = subprocess.run([sys.executable, __file__, *argv, "--only", name], capture_output=True, text=True)
-    if out.returncode != 0:
-        print(f"{name} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
-        return None
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if args.only:  # a child process (see serve)
+        return serve(setup_ours if args.only == "ours" else setup_torch, args)
+    report(args, run_interleaved(args, sys.argv[1:]))
 
 
 def report(args, results):
@@ -219,26 +290,21 @@ def report(args, results):
                    device=args.device, device_name=device_description(args.device),
                    date=datetime.datetime.now().isoformat(timespec="seconds"),
                    batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,
-                   numpy=np.__version__, python=platform.python_version(), ours=ours, torch=theirs)
+                   torch_tf32=args.torch_tf32 if args.device == "cuda" else None,
+                   numpy=np.__version__, python=platform.python_version(),
+                   load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs)
     lines = [f"ResNet18 training step on {args.device} ({summary['device_name']}), "
-             f"batch {args.batch} at {args.size}x{args.size}"]
+             f"batch {args.batch} at {args.size}x{args.size}, load average {os.getloadavg()[0]:.1f}"]
     for name, r in (("minifaceattr", ours), ("PyTorch", theirs)):
-        if r is None:
-            lines.append(f"  {name:13s} failed (see above)")
-            continue
         r["images_per_second"] = args.batch / r["seconds_per_step"]
-        memory = f"GPU pool {r['gpu_peak_mib']:.0f} MiB" if "gpu_peak_mib" in r else \
-            f"peak RSS {r['peak_rss_mib']:.0f} MiB (+{r['peak_rss_mib'] - r['rss_before_steps_mib']:.0f} during steps)"
-        lines.append(f"  {name:13s} {r['seconds_per_step'] * 1000:9.1f} ms/step  {r['images_per_second']:8.1f} img/s  "
-                     f"{memory}  first losses {[round(v, 5) for v in r['losses']]}")
-    if ours and theirs:
-        summary["time_ratio_ours_over_torch"] = ours["seconds_per_step"] / theirs["seconds_per_step"]
-        lines.append(f"  ratio (our time / PyTorch's): {summary['time_ratio_ours_over_torch']:.2f}x")
-        try:
-            import torch
-            summary["torch_version"], summary["torch_threads"] = torch.__version__, torch.get_num_threads()
-        except ImportError:
-            pass
+        growth = r["peak_rss_mib"] - r["rss_before_steps_mib"]
+        memory = (f"GPU pool {r['gpu_peak_mib']:.0f} MiB" if "gpu_peak_mib" in r else
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB (+{growth:.0f} during steps)")
+        lines.append(f"  {name:13s} {r['seconds_per_step'] * 1000:9.1f} ms/step  "
+                     f"{r['images_per_second']:8.1f} img/s  {memory}  "
+                     f"first losses {[round(v, 5) for v in r['losses']]}")
+    summary["time_ratio_ours_over_torch"] = ours["seconds_per_step"] / theirs["seconds_per_step"]
+    lines.append(f"  ratio (our time / PyTorch's): {summary['time_ratio_ours_over_torch']:.2f}x")
     print("\n".join(lines))
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -135,18 +135,22 @@ def _read_zip(path):
             raise ValueError(f"{path}: a zip archive, but not one written by torch.save "
                              f"(expected one <name>/data.pkl, found {sorted(pickles)})")
         prefix = pickles[0][:-len("data.pkl")]
-        order = archive.read(prefix + "byteorder").decode().strip() if prefix + "byteorder" in names else "little"
+        order = "little"
+        if prefix + "byteorder" in names:
+            order = archive.read(prefix + "byteorder").decode().strip()
         cache = {}
 
         def load_storage(storage_type, key, numel):
             if key not in cache:
                 name = f"{prefix}data/{key}"
                 if name not in names:
-                    raise ValueError(f"{path}: the pickle refers to storage {key!r}, which is not in the archive")
+                    raise ValueError(f"{path}: the pickle refers to storage {key!r}, "
+                                     "which is not in the archive")
                 dtype = storage_type.dtype.newbyteorder("<" if order == "little" else ">")
                 raw = archive.read(name)
                 if len(raw) % dtype.itemsize:
-                    raise ValueError(f"{path}: storage {key!r} has {len(raw)} bytes, not a whole number of {dtype}")
+                    raise ValueError(f"{path}: storage {key!r} has {len(raw)} bytes, "
+                                     f"not a whole number of {dtype}")
                 cache[key] = (np.frombuffer(raw, dtype=dtype), storage_type.name)
             return cache[key]
 
