@@ -24,21 +24,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minifaceattr as mfa  # noqa: E402
 from minifaceattr import optim, viz  # noqa: E402
-from minifaceattr.data import LFWA, DataLoader, SynthFaces, transforms  # noqa: E402
+from minifaceattr.data import LFWA, CelebA, DataLoader, SynthFaces, transforms  # noqa: E402
 from minifaceattr.data.attributes import ATTRIBUTES, GROUPS, group_indices  # noqa: E402
 from minifaceattr.models.backbones import BACKBONES  # noqa: E402
 from minifaceattr.models.mggnet import VARIANTS, MGGNet, mggnet_loss, positive_weights  # noqa: E402
 from minifaceattr.training import evaluate_attributes, fit, write_metrics_json  # noqa: E402
 
 PAPER = dict(image_size=224, batch_size=144, epochs=15, lr=0.01, milestones=[10], width=64)
+DATASETS = {"LFWA": LFWA, "CelebA": CelebA}
+CROP = {"LFWA": None, "CelebA": 178}  # CelebA's aligned faces are 178×218: crop the square first
 SYNTHETIC = dict(image_size=64, batch_size=32, epochs=6, lr=0.05, milestones=[4], width=32,
                  train_size=3000, test_size=1000)
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", help="LFWA folder; synthetic faces when not given")
+def parse_args(argv=None, dataset="LFWA"):
+    p = argparse.ArgumentParser(description=f"Train MGG-Net on {dataset} (synthetic faces when "
+                                "no --data-root is given)")
+    p.add_argument("--data-root", help=f"{dataset} folder; synthetic faces when not given")
     p.add_argument("--variant", default="full", choices=VARIANTS)
     p.add_argument("--backbone", default="resnet18", choices=BACKBONES)
     p.add_argument("--weights", help="ImageNet weights for the backbone (.pth or .npz) on disk")
@@ -57,6 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--out", help="output folder (default runs/<variant>)")
     args = p.parse_args(argv)
+    args.dataset = dataset
     defaults = PAPER if args.data_root else SYNTHETIC
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
@@ -69,20 +72,35 @@ def parse_args(argv=None):
 def load_data(args):
     """(train set, test set, a sentence saying what the data is)."""
     if args.data_root:
-        train, test = LFWA(args.data_root, "train"), LFWA(args.data_root, "test")
-        return train, test, f"LFWA from {args.data_root}: {len(train)} train / {len(test)} test images"
+        reader = DATASETS[args.dataset]
+        train, test = reader(args.data_root, "train"), reader(args.data_root, "test")
+        return train, test, (f"{args.dataset} from {args.data_root}: {len(train)} train / "
+                             f"{len(test)} test images")
     train = SynthFaces(args.train_size, image_size=args.image_size, seed=args.seed, split="train")
     test = SynthFaces(args.test_size, image_size=args.image_size, seed=args.seed, split="test")
     return train, test, (f"SYNTHETIC faces (no --data-root given): {len(train)} train / {len(test)} "
                          f"test images at {args.image_size}x{args.image_size}. These are drawn "
-                         "faces, not LFWA; pass --data-root PATH/TO/LFWA for the real dataset.")
+                         f"faces, not {args.dataset}; pass --data-root PATH/TO/{args.dataset} for the "
+                         "real dataset.")
+
+
+def resize_steps(args):
+    """Real photos are cropped (CelebA) and resized to the input size; synthetic faces are
+    drawn at it."""
+    if not args.data_root:
+        return []
+    crop = [transforms.CenterCrop(CROP[args.dataset])] if CROP[args.dataset] else []
+    return crop + [transforms.Resize(args.image_size)]
+
+
+def test_transform(args):
+    return transforms.Compose(resize_steps(args) + [transforms.ToArray(), transforms.Normalize()])
 
 
 def make_loaders(args, train, test):
-    normalise = [transforms.ToArray(), transforms.Normalize()]
-    resize = [transforms.Resize(args.image_size)] if args.data_root else []
-    train_tf = transforms.Compose(resize + [transforms.RandomHorizontalFlip()] + normalise)
-    test_tf = transforms.Compose(resize + normalise)
+    train_tf = transforms.Compose(resize_steps(args) + [transforms.RandomHorizontalFlip(),
+                                                        transforms.ToArray(), transforms.Normalize()])
+    test_tf = test_transform(args)
     train_loader = DataLoader(train, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
                               workers=args.workers, transform=train_tf)
     test_loader = DataLoader(test, args.batch_size, workers=args.workers, transform=test_tf)
@@ -95,8 +113,8 @@ def majority_accuracy(train_labels, test_labels):
     return float((np.asarray(test_labels) == majority).mean())
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, dataset="LFWA"):
+    args = parse_args(argv, dataset)
     train, test, description = load_data(args)
     print(description, flush=True)
     mfa.manual_seed(args.seed)
@@ -140,8 +158,7 @@ def make_figures(args, model, history, metrics, test):
     figures = [viz.plot_history(history, folder / "curves.png"),
                viz.plot_attribute_accuracy({a: v["accuracy"] for a, v in metrics["attributes"].items()},
                                            GROUPS, folder / "attribute_accuracy.png")]
-    tf = transforms.Compose(([transforms.Resize(args.image_size)] if args.data_root else [])
-                            + [transforms.ToArray(), transforms.Normalize()])
+    tf = test_transform(args)
     images = np.stack([tf(test[i][0]) for i in range(8)])
     targets = np.stack([test[i][1] for i in range(8)])
     model.eval()
@@ -163,7 +180,8 @@ def make_figures(args, model, history, metrics, test):
 
 def print_summary(args, metrics, figures):
     print("\n" + "=" * 60)
-    print(f"MGG-Net ({args.variant}) on {'LFWA' if args.data_root else 'SYNTHETIC faces'}, test split")
+    print(f"MGG-Net ({args.variant}) on {args.dataset if args.data_root else 'SYNTHETIC faces'}, "
+          "test split")
     print(f"  mean accuracy        {100 * metrics['mean_accuracy']:6.2f} %")
     print(f"  balanced accuracy    {100 * metrics['balanced_accuracy']:6.2f} %")
     print(f"  majority-class rule  {100 * metrics['majority_baseline_accuracy']:6.2f} % "

@@ -39,3 +39,13 @@ def test_train_lfwa_resume_continues_the_run(tmp_path):
     run_example("train_lfwa.py", "--epochs", "2", "--resume", *common, cwd=tmp_path)
     log = (out / "log.csv").read_text().splitlines()
     assert len(log) == 3  # header + epochs 1 and 2
+
+
+def test_predict_rebuilds_the_trained_model(tmp_path):
+    out = tmp_path / "run"
+    run_example("train_lfwa.py", "--epochs", "1", "--train-size", "32", "--test-size", "16",
+                "--width", "4", "--image-size", "32", "--batch-size", "16", "--workers", "0",
+                "--out", str(out), cwd=tmp_path)
+    stdout = run_example("predict.py", str(out / "checkpoint.npz"), "--synthetic", "2", cwd=tmp_path)
+    assert stdout.count("synthetic test face") == 2
+    assert (out / "predict_attention.png").stat().st_size > 0

@@ -158,6 +158,7 @@ class MGGNet(nn.Module):
         self.gal = nn.ModuleList([GroupAttention(channels[b], g, hidden_per_group) for b in self.blocks])
         self.classifiers = nn.ModuleList([AttributeClassifiers(channels[b], attribute_group)
                                           for b in self.blocks])
+        self.arch = f"mggnet-{variant}-{backbone}" + ("" if width == 64 else f"-width{width}")
         use_gcl = variant == "full"
         self.gcl = nn.ModuleList([GraphCorrelation(channels[b], g, alpha) for b in self.blocks]
                                  if use_gcl else [])
