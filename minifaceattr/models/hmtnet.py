@@ -24,6 +24,11 @@ Choices where the code and the paper's Table 1 differ, or are silent:
   global average pool. Batch norm and ReLU follow the first two convolutions; the last conv's
   output is the logits as they are (the authors' code also batch-normalises and ReLUs these
   two channels, which keeps logits ≥ 0; we do not).
+- Concatenation (Eq. 2) stacks the same three maps that the mean (Eq. 1) averages, so the
+  fused map has 3C channels and the layers that read it (race branch, fc6; fc8) are wider.
+  The authors' code leaves only a commented-out concatenation of two other maps.
+- The single-task networks are the part of HMTNet that one task uses, trained alone (the
+  authors' GNet and RNet put a differently shaped head on the same trunk).
 - The batch norm after fc6 has no affine parameters (``affine=False``), as in the authors'
   VGG-M import.
 - fc6's kernel covers the whole pool5 map at the configured image size (6×6 at 224), and the
