@@ -35,7 +35,9 @@ def nvrtc_compile(nvrtc, source, name, options):
     try:
         (result,) = nvrtc.nvrtcCompileProgram(program, len(options), [o.encode() for o in options])
         _, size = nvrtc.nvrtcGetProgramLogSize(program)
-        log = b" " * size
+        # A writable buffer of our own: ``b" " * 1`` would be CPython's shared one-byte
+        # object, and NVRTC writing its "\0" into it corrupts every later b" " in the process.
+        log = bytearray(size)
         nvrtc.nvrtcGetProgramLog(program, log)
         return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").rstrip("\0 \n")
     finally:
@@ -61,3 +63,12 @@ def test_nvrtc_reports_errors(nvrtc):
     ok, log = nvrtc_compile(nvrtc, source, "broken.cu", ["--gpu-architecture=compute_80",
                                                          "-Dreal_t=float"])
     assert not ok and "undeclared_name" in log
+
+
+def test_reading_an_empty_log_leaves_python_bytes_alone(nvrtc):
+    """A clean compile has a one-byte log ("\\0"); reading it must not write into a bytes
+    object that CPython shares (this once broke the .pth reader in later tests)."""
+    ok, log = nvrtc_compile(nvrtc, 'extern "C" __global__ void k(real_t* x) { x[0] = 1; }',
+                            "clean.cu", ["--gpu-architecture=compute_80", "-Dreal_t=float"])
+    assert ok and log == ""
+    assert bytes([32])[0] == 32 and b" ".decode() == " "

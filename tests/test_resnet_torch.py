@@ -119,7 +119,6 @@ def test_three_sgd_steps_match(rng):
         assert_close(value, theirs_state[name], name)
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN BUG (issue 5 open): passes alone, fails after other tests (TypeError tuple not callable at pth.py:110): order-dependent state")
 def test_pth_saved_by_pytorch_loads_as_weights(tmp_path, rng):
     torch.manual_seed(0)
     theirs = TorchResNet18(num_classes=1000, width=16).eval()
