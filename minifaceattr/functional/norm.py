@@ -46,9 +46,10 @@ class BatchNorm(Function):
         self.x, self.weight = x, weight
         if kernel_backend(x) != "numpy":
             y = run_channelwise("batch_norm_normalize", x, self.mean, self.inv_std, weight, bias)
-        else:
-            xhat = (x - self.mean[:, None]) * self.inv_std[:, None]
-            y = xhat * weight[:, None] + bias[:, None]
+        else:  # γ·(x − μ)/σ + β as one multiply-add per element: x·(γ/σ) + (β − μ·γ/σ)
+            scale = weight * self.inv_std
+            y = x * scale[:, None]
+            y += (bias - self.mean * scale)[:, None]
         return y.reshape(self.shape)
 
     def update_running_statistics(self, mean, var):
@@ -79,10 +80,12 @@ class BatchNorm(Function):
         if kernel_backend(gy) != "numpy":
             dx = run_channelwise("batch_norm_backward_input", gy, self.x, self.mean,
                                  self.inv_std, self.weight, mean_gy, mean_gy_xhat)
-        else:
-            xhat = (self.x - self.mean[:, None]) * self.inv_std[:, None]
-            scale = (self.weight * self.inv_std)[:, None]
-            dx = scale * (gy - mean_gy[:, None] - xhat * mean_gy_xhat[:, None])
+        else:  # the same, grouped per channel: dx = a·gy + b·(x − μ) + c
+            a = self.weight * self.inv_std
+            b, c = -a * self.inv_std * mean_gy_xhat, -a * mean_gy
+            dx = (self.x - self.mean[:, None]) * b[:, None]
+            dx += gy * a[:, None]
+            dx += c[:, None]
         return dx.reshape(self.shape)
 
 
@@ -91,7 +94,8 @@ def batch_statistics(x):
     if kernel_backend(x) != "numpy":
         return run_per_channel("batch_norm_statistics", x)
     mean = x.mean(axis=(0, 2))
-    var = ((x - mean[:, None]) ** 2).mean(axis=(0, 2))
+    centered = x - mean[:, None]
+    var = np.einsum("ncl,ncl->c", centered, centered) / (x.shape[0] * x.shape[2])
     return mean, var
 
 
@@ -99,8 +103,8 @@ def backward_sums(gy, x, mean, inv_std):
     """Σ gy and Σ gy·x̂ over each channel of (N, C, L) arrays, with x̂ = (x − μ)·inv_std."""
     if kernel_backend(x) != "numpy":
         return run_per_channel("batch_norm_backward_sums", gy, x, mean, inv_std)
-    xhat = (x - mean[:, None]) * inv_std[:, None]
-    return gy.sum(axis=(0, 2)), (gy * xhat).sum(axis=(0, 2))
+    centered = x - mean[:, None]
+    return gy.sum(axis=(0, 2)), np.einsum("ncl,ncl->c", gy, centered) * inv_std
 
 
 def run_per_channel(name, *arrays):
