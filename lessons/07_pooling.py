@@ -262,8 +262,8 @@ def section_6_gradient_checks_and_kernels(quick):
 
     gpu = mfa.has_gpu()
     course.say(f"""
-        Now the kernels in float32, the type used for training, on a ResNet-sized input,
-        against the NumPy twin. {'A GPU is present: they run on it through CuPy.' if gpu else
+        Now the kernels in float32, the type used for training, against their NumPy twins,
+        on larger inputs (in the full run, 56 x 56 planes as in ResNet's first stage). {'A GPU is present: they run on it through CuPy.' if gpu else
         'No GPU here (mfa.has_gpu() is False): the same .cu source runs on the CPU through the '
         'emulator, with the same grid, blocks and threads.'}""")
     shape = (2, 8, 14, 14) if quick else (4, 16, 56, 56)

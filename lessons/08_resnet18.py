@@ -5,8 +5,9 @@ Needs:    lessons 5 (convolution), 6 (batch normalisation) and 7 (pooling).
 
 The idea
 --------
-ResNet18 (He et al., 2016) is the backbone of MGG-Net: 17 convolutions and one linear layer,
-built from one repeated piece, the *basic block*:
+ResNet18 (He et al., 2016) is the backbone of MGG-Net: 17 convolutions on its main path and
+one linear layer (the 18 layers; 3 more 1 × 1 convolutions sit on shortcuts), built from one
+repeated piece, the *basic block*:
 
     out = relu( bn2(conv2( relu(bn1(conv1(x))) )) + shortcut(x) )
 
@@ -15,9 +16,9 @@ before the last ReLU. The block computes a *residual*, a correction F(x) to its 
 y = x + F(x). If F = 0 the block is the identity: a deep network of such blocks can be no
 worse than a shallower one, and it trains far more easily.
 
-Why the shortcut helps the gradient: ∂y/∂x = I + ∂F/∂x. Backward through a stack of blocks,
-the gradient reaching the first layer contains the gradient of the top *unchanged*, through
-the chain of identities, plus corrections. A plain stack has only the product of the ∂F/∂x,
+Why the shortcut helps the gradient: ∂y/∂x = I + ∂F/∂x (before the last ReLU). Backward
+through a stack of blocks, the gradient reaching the first layer contains the gradient of the
+top *unchanged*, through the chain of identities, plus corrections. A plain stack has only the product of the ∂F/∂x,
 which shrinks or blows up exponentially with depth.
 
 When the shapes differ. The first block of layer2, layer3 and layer4 halves H and W
