@@ -99,7 +99,7 @@ class SmoothHuberLoss(ElementwiseLoss):
     """HMTNet's Eq. 5: ℓ = log cosh d where |d| ≤ δ, else |d|;  g = tanh d, else sign(d).
 
     log cosh d = |d| + log1p(e^−2|d|) − log 2 (exact for every d, and e^ never overflows).
-    The loss jumps at |d| = δ (log cosh 0.6 ≈ 0.1684 against 0.6), so it has no derivative
+    The loss jumps at |d| = δ (log cosh 0.6 ≈ 0.1701 against 0.6), so it has no derivative
     there; since the condition is ≤, the point |d| = δ belongs to the log-cosh side and gets
     its gradient, tanh d.
     """
