@@ -80,7 +80,8 @@ def get_module(family, dtype, backend):
         return emulator.RawModule(code, options, name=name)
     if backend == "cuda":
         return CudaModule(code, options, name)
-    raise ValueError(f"kernels run on backend 'emu' or 'cuda', not {backend!r}")
+    raise ValueError(f"kernels run on backend 'emu' or 'cuda', not {backend!r}; to run a kernel "
+                     "on NumPy arrays, use the emulator: `with mfa.use_backend(\"emu\"): ...`")
 
 
 def get_kernel(family, name, dtype, backend):
