@@ -47,8 +47,6 @@ What to watch for
 """
 import _course as course  # the lessons' shared helpers (and it finds minifaceattr)
 
-from statistics import NormalDist
-
 import numpy as np
 
 from minifaceattr import metrics
@@ -75,9 +73,10 @@ def section_1_the_rates():
     order = np.argsort(rates)
     for start in range(0, len(order), 2):   # two attributes per line, rarest first
         print("   ".join(f"{ATTRIBUTES[k]:>20} {rates[k]:6.1%}" for k in order[start:start + 2]))
-    rare, common = int((rates < 0.1).sum()), int((rates > 0.5).sum())
+    rare = int((rates < 0.1).sum())
+    common = [ATTRIBUTES[k] for k in np.flatnonzero(rates > 0.5)]
     print(f"{rare} of the 40 attributes are present on fewer than 10 % of the faces; "
-          f"only {common} on more than half ({', '.join(ATTRIBUTES[k] for k in np.flatnonzero(rates > 0.5))}).")
+          f"only {len(common)} on more than half ({', '.join(common)}).")
     course.confirm(rare >= 10 and ATTRIBUTES[int(np.argmin(rates))] == "Bald",
                    "many attributes are rare, and Bald is the rarest")
     return rates
@@ -144,12 +143,14 @@ def section_4_synthetic_labels(rates, n):
     drawn = labels.mean(axis=0)
     print(f"celeba_label_model().sample(rng, {n}) draws {labels.shape} 0/1 labels; their rates")
     print(f"differ from CelebA's by at most {np.abs(drawn - rates).max():.4f}.")
-    course.confirm(np.abs(drawn - rates).max() < 4 / np.sqrt(n), "the drawn rates are CelebA's, up to sampling noise")
+    course.confirm(np.abs(drawn - rates).max() < 4 / np.sqrt(n),
+                   "the drawn rates are CelebA's, up to sampling noise")
 
     majority = np.broadcast_to(drawn > 0.5, labels.shape).astype(float)
     honest = (scores_for(labels) > SEPARATION / 2).astype(float)
     rules = {"majority rule": majority, "scores > 1": honest}
-    results = {name: metrics.attribute_metrics(said, labels, names=ATTRIBUTES) for name, said in rules.items()}
+    results = {name: metrics.attribute_metrics(said, labels, names=ATTRIBUTES)
+               for name, said in rules.items()}
     print(f"The classifier: score s = {SEPARATION:g}*y + N(0, 1) noise, 'present' when s > 1 "
           "(halfway between the two classes).")
     print(f"{'':>11}  {'rate':>6}   {'majority rule':>17}   {'scores > 1':>17}")
@@ -194,8 +195,10 @@ def section_5_two_thresholds(labels, rates):
         the likelihood ratio is d*s - d^2/2 (d = {SEPARATION:g}). Balanced accuracy weighs both
         classes equally, so it is best where that ratio is 1: t = d/2. Accuracy weighs them by
         p and q = 1 - p, so it is best where the ratio equals q/p: t = d/2 + log(q/p)/d.
-        (A weighted BCE with pos_weight = q/p, lesson 9, moves a trained network's decision
-        point by the same log(q/p), the other way: towards the rare class.)""")
+        A network trained with plain BCE, whose probabilities are calibrated, saying
+        'present' above 0.5 sits at the accuracy-best point; weighted BCE with
+        pos_weight = q/p (lesson 9) adds log(q/p) to its logits, which moves it to the
+        balanced-best point.""")
     scores = scores_for(labels)
     grid = np.linspace(-1.0, 4.0, 201)
     formula = {"accuracy": SEPARATION / 2 + np.log((1 - rates) / rates) / SEPARATION,
@@ -244,7 +247,8 @@ def section_6_figure(rates, labels, thresholds):
     axes = fig.subplots(1, 2, sharey=True)
     for (name, said), marker in zip(rules.items(), "o^s"):
         meter = metrics.AttributeMetrics().update(said, labels)
-        for ax, values in zip(axes, (meter.accuracy_per_attribute(), meter.balanced_accuracy_per_attribute())):
+        per_attribute = meter.accuracy_per_attribute(), meter.balanced_accuracy_per_attribute()
+        for ax, values in zip(axes, per_attribute):
             ax.plot(rates[order], values[order], marker, ms=4, label=name)
     for ax, title in zip(axes, ("accuracy", "balanced accuracy")):
         ax.set_xlim(0, 1)

@@ -8,7 +8,7 @@ The idea
 --------
 Group attention (lesson 11) gives each of the K = 8 attribute groups its own feature f_i,
 pooled from its own part of the face. But attributes in different places go together: Wearing
-Lipstick with Wearing Necklace, Male with no No_Beard. Graph Correlation Learning lets every
+Lipstick with Wearing Necklace, Male against No_Beard. Graph Correlation Learning lets every
 group read the others' features. The groups are the nodes of a complete *directed* graph, and
 one GCL step (MGG-Net, Eq. 2) refines every node from its K - 1 neighbours:
 
@@ -219,7 +219,8 @@ def section_5_the_heatmap(samples):
     course.section("5. The affinity heatmap")
     mfa.manual_seed(0)
     gcl = GraphCorrelation(channels=32, num_groups=K, alpha=ALPHA)
-    features = mfa.tensor(np.abs(np.random.default_rng(5).standard_normal((samples, K, 32))).astype(np.float32))
+    relu_like = np.abs(np.random.default_rng(5).standard_normal((samples, K, 32)))
+    features = mfa.tensor(relu_like.astype(np.float32))
     with mfa.no_grad():
         _, e = gcl(features)
     mean_e = e.data.mean(axis=0)
