@@ -58,7 +58,7 @@ from minifaceattr.data import ATTRIBUTE_INDEX, DataLoader, SynthFaces, transform
 from minifaceattr.models.mggnet import VARIANTS, GraphCorrelation, MGGNet, mggnet_loss
 from minifaceattr.training import evaluation_mode, fit
 
-IMAGE_SIZE, WIDTH, HIDDEN = 32, 8, 10   # 8 groups x 10 = 40 attributes x 1: equal hidden channels
+IMAGE_SIZE, WIDTH, HIDDEN = 32, 8, 10   # 8 groups x 10 = 40 attributes x 2 hidden channels
 FULL = dict(train=640, test=400, epochs=3, batch=32, lr=0.05)
 QUICK = dict(train=64, test=48, epochs=1, batch=32, lr=0.05)
 

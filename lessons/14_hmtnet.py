@@ -117,7 +117,8 @@ def section_1_shapes(model, images):
     side = relu3.shape[-1]
     print(f"trunk map: {side}x{side} here ({CONFIG.image_size} px, stem strides 1); the paper's "
           f"{HMTNET_224.image_size} px with strides 2 gives {HMTNET_224.trunk_size}x{HMTNET_224.trunk_size}, "
-          f"and fc6's kernel is {HMTNET_224.head_kernel}x{HMTNET_224.head_kernel} (here {CONFIG.head_kernel})")
+          f"and fc6's kernel is {HMTNET_224.head_kernel}x{HMTNET_224.head_kernel} "
+          f"(here {CONFIG.head_kernel})")
     course.confirm(side == CONFIG.trunk_size, "the shapes follow the config's arithmetic")
     course.say("""
         Every step shrinks the map by (size + 2·padding − kernel) // stride + 1; pool2 rounds
@@ -167,8 +168,10 @@ def section_2_branches(model, images, targets):
     print(f"with concatenation (Eq. 2) instead of the mean: {concat:,} (A1 and A2 have 3x the channels)")
     course.say("""
         Sharing the trunk is where a joint network saves: one conv1-conv5 instead of three.
-        And the shared layers learn from all three losses at once, so the gender labels help
-        shape the features that the race and score heads read.""")
+        And the shared layers learn from several losses at once: conv1-conv3 appear in all
+        three lists above, so each of them is trained by the gender, race and score labels
+        together. (Whether that sharing helps each task is what the paper's comparison with
+        single-task networks measures; this lesson does not.)""")
 
 
 def score_by_hand(head, fused):
@@ -208,10 +211,11 @@ def section_3_loss(model, images, targets):
     by_hand = {"gender": cross_entropy_by_hand(out.gender.data, targets["gender"]),
                "race": cross_entropy_by_hand(out.race.data, targets["race"]),
                "score": float(smooth_huber_by_hand(out.score.data - targets["score"]).mean())}
+    eq6 = by_hand["gender"] + by_hand["race"] + 2 * by_hand["score"]
     print("by hand:  " + ", ".join(f"{k} {v:.4f}" for k, v in by_hand.items())
-          + f";  1·gender + 1·race + 2·score = {by_hand['gender'] + by_hand['race'] + 2 * by_hand['score']:.4f}")
+          + f";  1·gender + 1·race + 2·score = {eq6:.4f}")
     course.confirm(all(np.isclose(parts[k], by_hand[k], rtol=1e-5) for k in parts)
-                   and np.isclose(total, by_hand["gender"] + by_hand["race"] + 2 * by_hand["score"], rtol=1e-5),
+                   and np.isclose(total, eq6, rtol=1e-5),
                    "HMTLoss is CE + CE + 2 x Smooth Huber, term by term")
     d = np.array([0.3, 0.59, 0.61, 1.0, 2.0])
     course.show("d          ", d)
@@ -243,7 +247,8 @@ def section_4_metrics():
     course.confirm(np.allclose([mae, rmse, pc], library), "the library's metrics are these formulas")
     course.confirm(rmse >= mae, "RMSE >= MAE always (squaring weighs the big errors more)")
     stretched = 2 * pred - 2
-    print(f"pred' = 2*pred - 2: MAE {metrics.mae(stretched, true):.4f}, PC {metrics.pearson(stretched, true):.4f}")
+    print(f"pred' = 2*pred - 2: MAE {metrics.mae(stretched, true):.4f}, "
+          f"PC {metrics.pearson(stretched, true):.4f}")
     course.confirm(np.isclose(metrics.pearson(stretched, true), pc) and metrics.mae(stretched, true) > mae,
                    "stretching and shifting the predictions keeps PC and changes MAE: report both")
 

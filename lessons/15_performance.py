@@ -100,16 +100,28 @@ def timed(owner, name, label, seconds):
         setattr(owner, name, original)
 
 
+def forward_label(fn, *args):
+    return type(fn).__name__, "forward"
+
+
+def backward_label(fn, *args):
+    return type(fn).__name__, "backward"
+
+
+def conv_data_label(*args):
+    return "conv data movement", "inside"
+
+
 def profile(step, steps=2):
     """(seconds per (operator, "forward"/"backward"), total seconds) over ``steps`` calls of
     step(), after one warm-up call. Also times the data movement inside the convolutions."""
     step()
     seconds = defaultdict(float)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(timed(Function, "__call__", lambda fn, *a: (type(fn).__name__, "forward"), seconds))
-        stack.enter_context(timed(Function, "run_backward", lambda fn, *a: (type(fn).__name__, "backward"), seconds))
+        stack.enter_context(timed(Function, "__call__", forward_label, seconds))
+        stack.enter_context(timed(Function, "run_backward", backward_label, seconds))
         for name in DATA_MOVES:
-            stack.enter_context(timed(conv_module, name, lambda *a: ("conv data movement", "inside"), seconds))
+            stack.enter_context(timed(conv_module, name, conv_data_label, seconds))
         start = time.perf_counter()
         for _ in range(steps):
             step()
@@ -144,7 +156,8 @@ def section_1_profile(size):
                    "the data movement timed inside the convolutions is part of their time")
     if size is not QUICK:
         small = print_profile(*profile(training_step(QUICK)), table=False)
-        print(f"the same at width {QUICK['width']}, batch {QUICK['batch']} at {QUICK['image']}x{QUICK['image']}: "
+        print(f"the same at width {QUICK['width']}, batch {QUICK['batch']} at "
+              f"{QUICK['image']}x{QUICK['image']}: "
               f"convolutions {small['Conv2d']:.0f} % (GEMMs about {small['GEMM']:.0f} %), outside "
               f"operators {small['outside']:.0f} % (at the larger size: {shares['outside']:.0f} %)")
     course.say("""
@@ -167,7 +180,8 @@ def print_profile(seconds, total, table=True):
             print(f"  {name:22s} {direction:8s} {1000 * s:8.1f} ms  {100 * s / total:5.1f} %")
         rest = sum(s for _, s in ops[8:])
         print(f"  {'the other operators':31s} {1000 * rest:8.1f} ms  {100 * rest / total:5.1f} %")
-        print(f"  {'outside operators (SGD, engine)':31s} {1000 * outside:8.1f} ms  {100 * outside / total:5.1f} %")
+        print(f"  {'outside operators (SGD, engine)':31s} {1000 * outside:8.1f} ms  "
+              f"{100 * outside / total:5.1f} %")
     shares = defaultdict(float)
     for (name, _), s in seconds.items():
         shares[name] += 100 * s / total
@@ -177,6 +191,9 @@ def print_profile(seconds, total, table=True):
         print(f"convolutions: {shares['Conv2d']:.0f} % of the step; inside them, im2col, col2im and "
               f"the transposes take {shares['conv data movement']:.0f} %, so the GEMMs take about "
               f"{shares['GEMM']:.0f} %")
+        if shares["conv data movement"] > shares["GEMM"]:
+            print("  here im2col and col2im, which only copy numbers, cost more than the GEMMs "
+                  "that do the arithmetic")
     return shares
 
 
@@ -198,7 +215,8 @@ def section_2_conv_flops(size):
     print(f"conv {c_in}->{c_out} 3x3 pad 1 on {n}x{c_in}x{side}x{side}: the GEMM multiplies "
           f"W2 ({c_out} x {rows}) by the columns ({rows} x {cols})")
     course.confirm(flops == 2 * c_out * rows * cols,
-                   "2·N·C_out·OH·OW·C_in·k·k = 2 × (rows of W2) × (its columns) × (columns of cols)")
+                   "2·N·C_out·OH·OW·C_in·k·k = 2 × (rows of W2) × (its columns) × "
+                   "(columns of cols)")
     cols_array = conv_module.im2col_numpy(x, g)
     w2 = w.reshape(c_out, -1)
     forward = median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1), size["repeats"])
@@ -330,8 +348,9 @@ def section_5_gpu(size):
     cupy = import_cupy()
     sync = cupy.cuda.Device().synchronize
     n, c_in, c_out, side = size["conv"]
-    x = mfa.tensor(np.random.default_rng(1).standard_normal((n, c_in, side, side)).astype(np.float32), device="cuda")
-    w = mfa.tensor((0.05 * np.random.default_rng(2).standard_normal((c_out, c_in, 3, 3))).astype(np.float32), device="cuda")
+    rng = np.random.default_rng(1)
+    x = mfa.tensor(rng.standard_normal((n, c_in, side, side)).astype(np.float32), device="cuda")
+    w = mfa.tensor((0.05 * rng.standard_normal((c_out, c_in, 3, 3))).astype(np.float32), device="cuda")
     flops = conv_flops(n, c_in, c_out, side, side, 3)
     conv = median_seconds(lambda: F.conv2d(x, w, padding=1), size["repeats"], sync)
     elements = 4 * size["elements"]                      # 512 MiB per array: beyond any cache
@@ -372,7 +391,8 @@ def exercise_2(answer):
     forward, backward = course.numbers(answer, count=2)
     n = 32 * 64 * 56 * 56
     if course.is_close(forward, 8 * n) and course.is_close(backward, 12 * n):
-        return f"{8 * n / 2 ** 20:.0f} MiB and {12 * n / 2 ** 20:.0f} MiB for one ReLU: that is why fusing pays."
+        return (f"{8 * n / 2 ** 20:.0f} MiB and {12 * n / 2 ** 20:.0f} MiB for one ReLU: "
+                "that is why fusing pays.")
     if course.is_close(forward, 4 * n) or course.is_close(forward, 16 * n):
         raise course.NotYet("float32 is 4 bytes, and the forward both reads and writes every element.")
     raise course.NotYet("count the elements, then 4 bytes for each array read or written.")
