@@ -47,6 +47,8 @@ all four variants fit in well under a minute on a laptop CPU. At that size:
 """
 import _course as course  # the lessons' shared helpers (and it finds minifaceattr)
 
+import contextlib
+import io
 import shutil
 import time
 
@@ -59,8 +61,8 @@ from minifaceattr.models.mggnet import VARIANTS, GraphCorrelation, MGGNet, mggne
 from minifaceattr.training import evaluation_mode, fit
 
 IMAGE_SIZE, WIDTH, HIDDEN = 32, 8, 10   # 8 groups x 10 = 40 attributes x 2 hidden channels
-FULL = dict(train=640, test=400, epochs=3, batch=32, lr=0.05)
-QUICK = dict(train=64, test=48, epochs=1, batch=32, lr=0.05)
+FULL = dict(train=640, test=400, epochs=3, batch=32, lr=0.05, seeds=(0, 1))
+QUICK = dict(train=64, test=48, epochs=1, batch=32, lr=0.05, seeds=(0,))
 
 
 def main(quick=False):
@@ -70,7 +72,7 @@ def main(quick=False):
     section_3_one_forward(train)
     section_4_one_step(train)
     results = section_5_train_variants(train, test, size)
-    section_6_reading_the_results(train, test, size, results, second_seed=not quick)
+    section_6_reading_the_results(train, test, results)
 
 
 def image_transform(flip):
@@ -230,8 +232,9 @@ def section_4_one_step(train):
 
 # --- 5. training the four variants -----------------------------------------------------------
 
-def train_variant(variant, train, size, seed=0):
-    """Train one variant with the library's fit; return (model, history, seconds)."""
+def train_variant(variant, train, size, seed=0, quiet=False):
+    """Train one variant with the library's fit; return (model, history, seconds).
+    ``quiet``: keep fit's log lines off the screen (log.csv still has them)."""
     model = build(variant, seed)
     opt = optim.SGD(model.parameters(), lr=size["lr"], momentum=0.9, weight_decay=5e-4)
     loader = DataLoader(train, size["batch"], shuffle=True, seed=seed, drop_last=True,
@@ -243,8 +246,9 @@ def train_variant(variant, train, size, seed=0):
     out_dir = course.output_path("13_runs") / f"{variant}-seed{seed}"
     shutil.rmtree(out_dir, ignore_errors=True)     # this lesson's previous run of the same variant
     started = time.perf_counter()
-    history = fit(model, opt, loader, loss_fn, size["epochs"], out_dir,
-                  progress=False, log_every=10 ** 6, description="SYNTHETIC faces (SynthFaces)")
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        history = fit(model, opt, loader, loss_fn, size["epochs"], out_dir,
+                      progress=False, log_every=10 ** 6, description="SYNTHETIC faces (SynthFaces)")
     return model, history, time.perf_counter() - started
 
 
@@ -257,26 +261,38 @@ def test_logits(model, test):
 
 def section_5_train_variants(train, test, size):
     course.section("5. Training the four variants, the same way")
+    seeds = size["seeds"]
     print(f"each: {size['epochs']} epoch(s) of batch {size['batch']}, SGD lr {size['lr']}, "
-          "momentum 0.9, weight decay 5e-4, random flips; same seed, same data")
-    results = {}
-    for variant in VARIANTS:
-        model, history, seconds = train_variant(variant, train, size)
-        results[variant] = dict(params=count(model.parameters()), seconds=seconds,
-                                logits=test_logits(model, test),
-                                first_loss=history[0]["train_loss"], last_loss=history[-1]["train_loss"])
-    majority = majority_rule(train.labels, test.labels)
-    print(f"\n{'':14s}{'parameters':>11s}{'train s':>9s}{'loss, epoch 1 -> last':>23s}"
-          f"{'mean acc %':>12s}{'balanced %':>12s}")
-    for variant, r in results.items():
-        m = metrics.attribute_metrics(r["logits"], test.labels, logits=True)
-        r.update(mean=m["mean_accuracy"], balanced=m["balanced_accuracy"])
-        losses = f"{r['first_loss']:.3f} -> {r['last_loss']:.3f}"
-        print(f"{variant:14s}{r['params']:11,d}{r['seconds']:9.1f}{losses:>23s}"
-              f"{100 * r['mean']:12.2f}{100 * r['balanced']:12.2f}")
-    print(f"{'majority rule':14s}{0:11d}{0:9.1f}{'':23s}{100 * majority['mean_accuracy']:12.2f}"
-          f"{100 * majority['balanced_accuracy']:12.2f}")
+          f"momentum 0.9, weight decay 5e-4, random flips; the same data; seeds {seeds}")
+    print("fit's own log, for the first run (the others write theirs to log.csv only):")
+    results = {variant: [] for variant in VARIANTS}
+    for seed in seeds:
+        for variant in VARIANTS:
+            quiet = (seed, variant) != (seeds[0], VARIANTS[0])
+            model, history, seconds = train_variant(variant, train, size, seed, quiet)
+            logits = test_logits(model, test)
+            m = metrics.attribute_metrics(logits, test.labels, logits=True)
+            results[variant].append(dict(
+                params=count(model.parameters()), seconds=seconds, logits=logits,
+                first_loss=history[0]["train_loss"], last_loss=history[-1]["train_loss"],
+                mean=m["mean_accuracy"], balanced=m["balanced_accuracy"]))
+    print_results(results, majority_rule(train.labels, test.labels))
     return results
+
+
+def print_results(results, majority):
+    print(f"\n{'':14s}{'parameters':>11s}{'train s':>9s}{'loss, epoch 1 -> last':>23s}"
+          f"{'mean acc % per seed':>21s}{'balanced %':>12s}")
+    for variant, runs in results.items():
+        first = runs[0]
+        losses = f"{first['first_loss']:.3f} -> {first['last_loss']:.3f}"
+        accuracies = "  ".join(f"{100 * r['mean']:.2f}" for r in runs)
+        balanced = np.mean([r["balanced"] for r in runs])
+        print(f"{variant:14s}{first['params']:11,d}{first['seconds']:9.1f}{losses:>23s}"
+              f"{accuracies:>21s}{100 * balanced:12.2f}")
+    print(f"{'majority rule':14s}{0:11d}{0:9.1f}{'':23s}{100 * majority['mean_accuracy']:21.2f}"
+          f"{100 * majority['balanced_accuracy']:12.2f}")
+    print("(train seconds and losses of the first seed; balanced accuracy averaged over seeds)")
 
 
 # --- 6. reading the results ------------------------------------------------------------------
@@ -292,40 +308,38 @@ def paired_difference(a, b, labels):
     return d.mean(), d.std(ddof=1) / np.sqrt(len(d))
 
 
-def section_6_reading_the_results(train, test, size, results, second_seed):
+def section_6_reading_the_results(train, test, results):
     course.section("6. Reading the results honestly")
     labels = test.labels
     majority = 100 * majority_rule(train.labels, labels)["mean_accuracy"]
+    accuracy = {v: 100 * np.mean([r["mean"] for r in runs]) for v, runs in results.items()}
     print("gain over the majority rule, in points of mean accuracy: " + ", ".join(
-        f"{v} {100 * r['mean'] - majority:+.2f}" for v, r in results.items()))
-    print("each variant minus the baseline, on the same test faces (mean ± standard error):")
+        f"{v} {a - majority:+.2f}" for v, a in accuracy.items()))
+    print("each variant minus the baseline on the same test faces, first seed (mean ± standard error):")
     gaps = {}
     for variant in ("independent", "no_gcl", "full"):
-        mean, se = paired_difference(results[variant]["logits"], results["baseline"]["logits"], labels)
+        mean, se = paired_difference(results[variant][0]["logits"], results["baseline"][0]["logits"], labels)
         gaps[variant] = (mean, se)
         print(f"  {variant:12s} {mean:+.2f} ± {se:.2f} points")
-    seed_gap = None
-    if second_seed:
-        model, _, _ = train_variant("baseline", train, size, seed=1)
-        other = metrics.attribute_metrics(test_logits(model, test), labels, logits=True)
-        seed_gap = 100 * (other["mean_accuracy"] - results["baseline"]["mean"])
-        print(f"the baseline trained again with seed 1 instead of 0: {seed_gap:+.2f} points")
-    explain_noise(gaps, seed_gap, results, majority)
-
-
-def explain_noise(gaps, seed_gap, results, majority):
     within = [v for v, (mean, se) in gaps.items() if abs(mean) < 2 * se]
+    print(f"within two standard errors of the baseline: {', '.join(within) or 'none'}")
+    spread = {v: 100 * abs(runs[1]["mean"] - runs[0]["mean"]) for v, runs in results.items() if len(runs) > 1}
+    if spread:
+        print("the same variant, seed 1 against seed 0: " + ", ".join(
+            f"{v} {s:.2f}" for v, s in spread.items()) + " points apart")
+        between = max(accuracy.values()) - min(accuracy.values())
+        verdict = "smaller than" if between < max(spread.values()) else "not smaller than"
+        print(f"the spread of the variants' two-seed means, {between:.2f} points, is {verdict} "
+              f"the largest change a seed alone made, {max(spread.values()):.2f} points")
+    explain_noise(gaps, accuracy, results, majority)
+
+
+def explain_noise(gaps, accuracy, results, majority):
     largest = max(abs(mean) for mean, _ in gaps.values())
-    print(f"variants within two standard errors of the baseline: {', '.join(within) or 'none'}; "
-          f"the largest gap: {largest:.2f} points")
-    if seed_gap is not None:
-        verdict = "no larger than" if largest <= abs(seed_gap) else "larger than"
-        print(f"the largest gap between variants is {verdict} the {abs(seed_gap):.2f} points by "
-              "which the same baseline moved with another seed")
-    gains = [100 * r["mean"] - majority for r in results.values()]
-    balanced = [100 * r["balanced"] for r in results.values()]
+    gains = [a - majority for a in accuracy.values()]
+    balanced = [100 * r["balanced"] for runs in results.values() for r in runs]
     learned = ("in seconds of training they learn the base rates and little more" if min(gains) > 0
-               else "some have not even learned the base rates yet")
+               else "not all of them have even learned the base rates yet")
     course.say(f"""
         What these numbers can say. The four models differ from the majority rule by
         {min(gains):+.1f} to {max(gains):+.1f} points of mean accuracy, with balanced accuracies
@@ -333,15 +347,14 @@ def explain_noise(gaps, seed_gap, results, majority):
 
         The standard error counts only the luck of which faces are in the test set; the
         second seed (in the full run) shows how far the same model moves with other initial
-        weights and batch order (and one extra seed is itself a rough estimate). Nor is
+        weights and batch order, and two seeds are themselves a rough estimate of that. Nor is
         "trained the same way" quite the same: the full model's loss sums six heads and the
         baseline's one, so at one learning rate the backbone of the full model takes larger
         steps. Gaps of {largest:.1f} points or less in this tiny setting (a width-8 network,
         a few hundred 32 px drawings) are not evidence that GAL or GCL help, or hurt, in the
         paper's setting. To see what each part adds, train at full width on CelebA or LFWA,
         or at least on thousands of SynthFaces for many epochs (examples/train_lfwa.py
-        --variant ...), with several
-        seeds per variant.""")
+        --variant ...), with several seeds per variant.""")
 
 
 # =============================================================================================
