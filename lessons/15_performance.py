@@ -272,8 +272,9 @@ def section_3_memory_bound(size):
         Bytes counted: a copy and a ReLU read 4 bytes and write 4 per element; batch norm at
         least reads x twice (once for the mean and variance, once to normalise) and writes y:
         12. A new output array costs more than its bytes: fresh memory must be mapped by the
-        operating system on first touch. Batch norm also makes several passes and temporary
-        arrays in NumPy; a fused kernel (kernels/norm.cu on the GPU) moves fewer bytes.""")
+        operating system on first touch. Batch norm in NumPy makes more passes than two, with
+        temporary arrays; its CUDA kernels (kernels/norm.cu) make exactly the two: one for the
+        mean and variance (Welford's algorithm), one to normalise.""")
     return dict(copy=copy, relu=rates["relu into a given array"])
 
 
