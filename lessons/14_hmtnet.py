@@ -53,8 +53,8 @@ from minifaceattr.models.hmtnet_loss import HMTLoss, evaluate_hmtnet
 
 IMAGE_SIZE = 48
 CONFIG = small_config(IMAGE_SIZE)   # the library's narrow HMTNet, at 48 px
-FULL = dict(train=320, test=160, epochs=2, batch=32, lr=0.01)
-QUICK = dict(train=64, test=32, epochs=1, batch=32, lr=0.01)
+FULL = dict(train=640, test=200, epochs=3, batch=32, lr=0.01, print_every=5)
+QUICK = dict(train=64, test=32, epochs=1, batch=32, lr=0.01, print_every=1)
 
 
 def main(quick=False):
@@ -275,8 +275,9 @@ def section_5_training(train, test, size):
             loss.backward()
             opt.step()
             step += 1
-            print(f"{step:5d} {loss.item():7.3f} " + " ".join(f"{parts[t].item():7.3f}"
-                                                            for t in ("gender", "race", "score")))
+            if step % size["print_every"] == 0 or step == 1:
+                print(f"{step:5d} {loss.item():7.3f} " + " ".join(f"{parts[t].item():7.3f}"
+                                                                for t in ("gender", "race", "score")))
     found, _ = evaluate_hmtnet(model, DataLoader(test, 80, transform=to_input()))
     compare_with_trivial(found, train, test, step)
 
