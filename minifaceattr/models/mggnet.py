@@ -128,8 +128,9 @@ class MGGNet(nn.Module):
 
     ``variant``: "full" (GAL + GCL), "no_gcl" (GAL only; the final head averages Y^B and the
     GAL predictions), "independent" (one attention mask per attribute instead of per group,
-    GAL only; its masks share the 8-group GAL's total hidden channels, so the comparison
-    isolates grouping, not capacity), "baseline" (the backbone with a linear head: Y^B alone).
+    GAL only; its 40 masks share about the 8-group GAL's total hidden channels,
+    ⌊8·hidden_per_group / 40⌋ each (exactly the same total when hidden_per_group is a
+    multiple of 5), so the comparison isolates grouping, not capacity), "baseline" (the backbone with a linear head: Y^B alone).
     ``blocks``: the backbone stages that carry GAL/GCL (default: the backbone's, ``layer2`` and
     ``layer3`` for a ResNet). ``groups``: {name: [attribute names]} (default: the paper's 8).
     ``width``: a ResNet's first-stage channels (64 in the paper; smaller for CPU work).
