@@ -259,7 +259,12 @@ def section_5_the_library_relu(shape):
             y = F.relu(x)
             y.backward(gy)
         results[backend] = (y.data, x.grad)
-    print(f"\nF.relu on x of shape {shape}, forward and backward, under")
+    print()
+    course.say("""
+        Which path an operator takes on NumPy arrays is the library's *backend*: "numpy" (the
+        NumPy code, the default) or "emu" (the CUDA kernels, through the emulator). The block
+        under ``with mfa.use_backend("emu"):`` runs with "emu", then the default comes back.""")
+    print(f"F.relu on x of shape {shape}, forward and backward, under")
     print('mfa.use_backend("numpy") and under mfa.use_backend("emu"):')
     same = all(np.array_equal(a, b) for a, b in zip(results["numpy"], results["emu"]))
     course.confirm(same, "the kernels give exactly the NumPy path's y and x.grad")
@@ -323,11 +328,14 @@ def exercise_1(answer):
 @course.exercise("Follow one thread", answer="FIRST SECOND")
 def exercise_2(answer):
     """A grid-stride loop (section 4) runs with 4 blocks of 128 threads over n = 2000 elements.
-    Thread 5 of block 3 handles several elements. Which are the first two?"""
+    The thread with blockIdx.x = 3 and threadIdx.x = 5 handles several elements. Which are
+    the first two?"""
     first, second = course.numbers(answer, count=2)
     blocks, threads = 4, 128
     start = 3 * threads + 5
     if first != start:
+        if first == 2 * threads + 4:
+            raise course.NotYet("blockIdx.x and threadIdx.x count from 0: here they are 3 and 5.")
         if first == 3 * blocks + 5:
             raise course.NotYet("blockIdx.x is multiplied by blockDim.x (threads per block), "
                                 "not by the number of blocks.")
@@ -371,7 +379,8 @@ def exercise_3(make_source):
         y = np.full(n + guard, 7, dtype)     # y[:n] is the output; the rest must stay 7
         kernel((blocks,), (threads,), (x, y, np.int32(n)))
         if np.any(y[n:] != 7):
-            raise course.NotYet("the kernel wrote past the end of y: a bounds check is missing.")
+            raise course.NotYet("the kernel wrote past the end of y: the bounds check is missing, or "
+                                "lets i = n through.")
         expected = np.where(x > 0, x, dtype(0.1) * x)
         if not np.allclose(y[:n], expected, rtol=1e-6):
             wrong = np.flatnonzero(~np.isclose(y[:n], expected, rtol=1e-6))

@@ -31,6 +31,7 @@ ANSWERS = {
                   "195.3125 352"]}, # blocks come whole
     2: {"right": ["389 901", "389, 901", "3*128+5 3*128+5+4*128"],
         "wrong": ["17 529",         # blockIdx times the number of blocks, not the block size
+                  "260 772",        # counted blocks and threads from 1
                   "389 517",        # stepped by one block's threads, not the whole grid's
                   "389 390"]},      # stepped by one
     3: {"right": [f"lambda: {LEAKY_RELU!r}",
