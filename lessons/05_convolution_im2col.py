@@ -25,7 +25,8 @@ which BLAS or cuBLAS run near the machine's peak speed:
 
     y2 = W2 @ cols,      W2 = W.reshape(C_out, C·k·k),      y2: (C_out, N·OH·OW)
 
-followed by a reshape to (N, C_out, OH, OW) and the bias. The price is memory: each pixel
+followed by a reshape to (C_out, N, OH, OW), a transpose to (N, C_out, OH, OW) and the
+bias. The price is memory: each pixel
 is copied into up to k·k columns.
 
 The backward
@@ -199,8 +200,9 @@ def section_4_the_gemm(x, w, b):
     course.confirm(err < 1e-12, "im2col, one GEMM and a reshape give the convolution")
     macs = C_out * (C * k * k) * (N * OH * OW)
     print(f"multiply-adds: C_out x (C*k*k) x (N*OH*OW) = {C_out} x {C * k * k} x {N * OH * OW} = {macs}")
-    print(f"memory: cols has {cols.size} elements, x has {x.size}: each pixel copied "
-          f"{cols.size / x.size:.2f} times on average")
+    print(f"memory: cols has {cols.size} elements, x has {x.size}: {cols.size / x.size:.2f} times as "
+          "many (each pixel is\ncopied into up to k*k = 9 columns, and the padding's zeros are "
+          "stored too)")
     course.say("""
         The GEMM does all the arithmetic; im2col only moves data. Every multiply-add of the
         seven loops happens exactly once inside W2 @ cols, in an order BLAS chooses.""")
@@ -264,10 +266,12 @@ def section_6_the_kernels(big):
     print(f"Here {gpu}the kernels get NumPy arrays, so they run on the CPU, through the emulator;")
     print("F.conv2d on a tensor with device=\"cuda\" launches the same kernels with CuPy.\n")
     print("im2col has one thread per element of cols; it peels its flat index into")
-    print("(c, i, j, n, oh, ow) and copies one pixel or writes a 0:\n")
+    print("(c, i, j, n, oh, ow) and copies one pixel or writes a 0. SH, SW are the strides,")
+    print("PH, PW the paddings, DH, DW the dilations (spacing between kernel taps; 1 here):\n")
     print(kernel_lines("im2col", "int ow = idx % OW", 6))
     print("\ncol2im has one thread per pixel of x; it gathers the column elements copied from it")
-    print("(no two threads write the same pixel, so it needs no atomicAdd):\n")
+    print("(no two threads write the same pixel, so it needs no atomicAdd); (n, c, h, w) is its")
+    print("pixel, and columns = N*OH*OW is the length of one row of cols:\n")
     print(kernel_lines("col2im", "for (int i = 0; i < KH; i++)", 12))
     rng = np.random.default_rng(3)
     shape, c_out = ((8, 16, 32, 32), 32) if big else ((2, 3, 7, 9), 4)
