@@ -75,8 +75,8 @@ def section_1_the_rates():
         print("   ".join(f"{ATTRIBUTES[k]:>20} {rates[k]:6.1%}" for k in order[start:start + 2]))
     rare = int((rates < 0.1).sum())
     common = [ATTRIBUTES[k] for k in np.flatnonzero(rates > 0.5)]
-    print(f"{rare} of the 40 attributes are present on fewer than 10 % of the faces; "
-          f"only {len(common)} on more than half ({', '.join(common)}).")
+    print(f"{rare} of the 40 attributes are present on fewer than 10 % of the faces;")
+    print(f"only {len(common)} on more than half ({', '.join(common)}).")
     course.confirm(rare >= 10 and ATTRIBUTES[int(np.argmin(rates))] == "Bald",
                    "many attributes are rare, and Bald is the rarest")
     return rates
@@ -110,6 +110,14 @@ def section_3_a_confusion_table():
     print(f"  balanced = (TPR + TNR) / 2    = {(tpr + tnr) / 2:.4f}")
     predictions, targets = table_as_arrays(tp, fn, fp, tn)
     library = metrics.attribute_metrics(predictions, targets)
+    course.say("""
+        metrics.attribute_metrics(predictions, targets) takes (N, A) probabilities (it says
+        'present' where p > 0.5) and (N, A) 0/1 targets, and returns a dict: 'mean_accuracy'
+        and 'balanced_accuracy' (each the mean over the A attributes), and 'attributes': per
+        attribute (keyed by the names= you pass, else '0', '1', ...) its accuracy,
+        balanced_accuracy, tpr and tnr. metrics.AttributeMetrics() counts the same batch by
+        batch: .update(predictions, targets), then .compute() or .accuracy_per_attribute().
+        Here A = 1 and the 'probabilities' are 0 or 1.""")
     print(f"metrics.attribute_metrics on the same {len(targets)} rows: accuracy "
           f"{library['mean_accuracy']:.4f}, balanced accuracy {library['balanced_accuracy']:.4f}")
     course.confirm(np.isclose(library["mean_accuracy"], accuracy)
@@ -151,8 +159,8 @@ def section_4_synthetic_labels(rates, n):
     rules = {"majority rule": majority, "scores > 1": honest}
     results = {name: metrics.attribute_metrics(said, labels, names=ATTRIBUTES)
                for name, said in rules.items()}
-    print(f"The classifier: score s = {SEPARATION:g}*y + N(0, 1) noise, 'present' when s > 1 "
-          "(halfway between the two classes).")
+    print(f"The classifier: score s = {SEPARATION:g}*y + N(0, 1) noise, 'present' when s > 1")
+    print("(halfway between the two classes' mean scores, 0 and 2).")
     print(f"{'':>11}  {'rate':>6}   {'majority rule':>17}   {'scores > 1':>17}")
     print(f"{'':>11}  {'':>6}   {'acc':>8} {'bal':>8}   {'acc':>8} {'bal':>8}")
     for name in SHOWN:
@@ -167,8 +175,7 @@ def section_4_synthetic_labels(rates, n):
                    "the majority rule's balanced accuracy is exactly 0.5 on all 40 attributes")
     course.confirm(bald["majority rule"]["accuracy"] > bald["scores > 1"]["accuracy"]
                    and bald["majority rule"]["balanced_accuracy"] < bald["scores > 1"]["balanced_accuracy"],
-                   "on Bald the rule that never looks beats the classifier on accuracy, "
-                   "and balanced accuracy puts them the right way round")
+                   "on Bald the rule that never looks wins on accuracy, and loses on balanced")
     return labels
 
 
@@ -216,18 +223,19 @@ def section_5_two_thresholds(labels, rates):
               f"   {searched['balanced'][k]:9.2f} {formula['balanced'][k]:10.2f}")
     rare = rates < 0.1
     course.confirm((searched["accuracy"][rare] > searched["balanced"][rare]).all(),
-                   "on every attribute rarer than 10 %, the accuracy-best threshold is the higher "
-                   "one: it says 'present' less often")
+                   "on every attribute rarer than 10 %, the accuracy-best t is higher "
+                   "(fewer 'present')")
     course.say("""
         The searched thresholds scatter around the formula because the curves are flat near
         their top and the rare attributes have few positives; the lean is what matters.""")
     tuned = (scores > formula["accuracy"]).astype(float)
     tuned_result = metrics.attribute_metrics(tuned, labels, names=ATTRIBUTES)
     honest_result = metrics.attribute_metrics((scores > SEPARATION / 2).astype(float), labels)
-    print(f"Thresholding every attribute at its accuracy-best t: mean accuracy "
-          f"{tuned_result['mean_accuracy']:.3f} (was {honest_result['mean_accuracy']:.3f} at t = 1), "
-          f"mean balanced accuracy {tuned_result['balanced_accuracy']:.3f} "
-          f"(was {honest_result['balanced_accuracy']:.3f})")
+    print("Thresholding every attribute at its accuracy-best t (the formula's):")
+    print(f"  mean accuracy          {tuned_result['mean_accuracy']:.3f}"
+          f"   (was {honest_result['mean_accuracy']:.3f} at t = 1)")
+    print(f"  mean balanced accuracy {tuned_result['balanced_accuracy']:.3f}"
+          f"   (was {honest_result['balanced_accuracy']:.3f} at t = 1)")
     course.confirm(tuned_result["mean_accuracy"] > honest_result["mean_accuracy"]
                    and tuned_result["balanced_accuracy"] < honest_result["balanced_accuracy"],
                    "the same scores, two thresholds: one wins on accuracy, the other on balanced accuracy")
@@ -261,8 +269,8 @@ def section_6_figure(rates, labels, thresholds):
     fig.savefig(path, dpi=110)
     print("figure written:", course.shown_path(path))
     course.say("""
-        Left: the majority rule's accuracy climbs towards 1 as attributes get rarer, above the
-        classifier's. Right: under balanced accuracy it sits at 0.5, and the accuracy-tuned
+        Left: the majority rule's accuracy climbs towards 1 as attributes get rarer, and on
+        those rarer than about 15 % it is above the classifier's. Right: under balanced accuracy it sits at 0.5, and the accuracy-tuned
         threshold pays on the rare attributes for what it gained on the left.""")
 
 
@@ -278,6 +286,8 @@ def exercise_1(answer):
     acc, bal = course.numbers(answer, count=2)
     if course.is_close(acc, 0.95) and course.is_close(bal, 0.5):
         return "95 % right, and it has learnt nothing: balanced accuracy says so."
+    if acc > 1 or bal > 1:
+        raise course.NotYet("give both as fractions between 0 and 1 (0.5, not 50).")
     if course.is_close(acc, 0.05):
         raise course.NotYet("accuracy counts the faces the rule gets right: the ones with no hat.")
     if not course.is_close(acc, 0.95):

@@ -10,7 +10,8 @@ ANSWERS = {
         "wrong": ["0.95 0.95",   # balanced accuracy taken to be the accuracy
                   "0.05 0.5",    # accuracy counted on the hats instead of on the faces it got right
                   "0.95 0",      # balanced accuracy as the TPR alone
-                  "0.95 1"]},    # ... or as the TNR alone
+                  "0.95 1",      # ... or as the TNR alone
+                  "95 50"]},     # percentages, where the question asks for fractions
     2: {"right": ["0.945 0.8537", "945/1000 0.85372", "0.945 0.854"],
         "wrong": ["0.945 0.6397",  # recall and precision averaged, not TPR and TNR
                   "0.945 0.945",   # the accuracy again
