@@ -227,6 +227,13 @@ def section_3_the_backward(x, gamma, beta):
                    "in eval mode, μ and σ are constants: dx = γ·gy/σ")
 
 
+def merge_lines():
+    """welford_merge from kernels/norm.cu."""
+    source = kernel_source("norm")
+    start = source.rindex("__device__", 0, source.index("void welford_merge("))
+    return source[start:source.index("\n}\n", start) + 2].rstrip()
+
+
 def tree_lines():
     """Step 2 of batch_norm_statistics in kernels/norm.cu: the tree in shared memory."""
     source = kernel_source("norm")
@@ -246,9 +253,15 @@ def statistics_kernel(x):
 
 def section_4_the_reduction_kernel(big):
     course.section("4. The reduction kernel in kernels/norm.cu")
-    print("batch_norm_statistics runs one block per channel. Each thread first folds its share of")
-    print("the channel's m values into (count, mean, M2) with Welford's update; then the block")
-    print("combines the threads' results pairwise, halving the active threads at each step:\n")
+    course.say("""
+        Welford's algorithm describes a group of values by (count n, mean, M2 = Σ (x - mean)²);
+        the variance is M2/n. Two groups a and b merge exactly, with δ = mean_b - mean_a:""")
+    print("    n = n_a + n_b,   mean = mean_a + δ·n_b/n,   M2 = M2_a + M2_b + δ²·n_a·n_b/n")
+    print("and adding one value x is merging the group (1, x, 0). In the kernel:\n")
+    print(merge_lines())
+    print("\nbatch_norm_statistics runs one block per channel. Each thread first merges its share")
+    print("of the channel's m values into its (count, mean, M2), one value at a time; then the")
+    print("block merges the threads' results pairwise, halving the active threads at each step:\n")
     print(tree_lines())
     threads = reduction_threads(64 * 1024)
     print(f"\nWith {threads} threads (reduction_threads(m), at most NORM_THREADS = {NORM_THREADS}),")
@@ -315,11 +328,14 @@ def running_mean_after(start, batch_mean, steps, momentum=0.1):
 @course.exercise("The running mean after k steps", answer="NUMBER")
 def exercise_1(answer):
     """running_mean starts at 1.0. Four training steps follow, each on a batch whose mean
-    (for this channel) is 3.0; momentum is 0.1. What is running_mean after the fourth step?"""
+    (for this channel) is 3.0; momentum is 0.1. What is running_mean after the fourth step?
+    (5 significant digits, or an expression.)"""
     guess = course.number(answer)
     right = running_mean_after(1.0, 3.0, 4)
     if course.is_close(guess, right):
         return f"r_k = 3 + (1 - 3)·0.9^k: the distance to the batch mean shrinks by 0.9 a step."
+    if course.is_close(guess, right, rtol=1e-2):
+        raise course.NotYet("close: give 5 significant digits, or an expression.")
     if course.is_close(guess, running_mean_after(0.0, 3.0, 4)):
         raise course.NotYet("the start value 1.0 still counts, shrinking by 0.9 each step.")
     if course.is_close(guess, running_mean_after(1.0, 3.0, 4, momentum=0.9)):
@@ -331,7 +347,7 @@ def exercise_1(answer):
 def exercise_2(answer):
     """One channel, one training step, a batch of four values: 1, 2, 3, 6. running_var was
     1.0 and momentum is 0.1. Give the variance v used to normalise this batch (before ε is
-    added), and running_var after the step."""
+    added), and running_var after the step (5 significant digits, or an expression)."""
     v, r = course.numbers(answer, count=2)
     values = np.array([1.0, 2.0, 3.0, 6.0])
     running = np.ones(1)
@@ -343,6 +359,8 @@ def exercise_2(answer):
         raise course.NotYet("v is the mean of the squared deviations from the batch mean.")
     if course.is_close(r, 0.9 + 0.1 * biased):
         raise course.NotYet("v is right; the running estimate uses the unbiased variance.")
+    if course.is_close(r, running[0], rtol=1e-2) and not course.is_close(r, running[0]):
+        raise course.NotYet("v is right, and running_var is close: give 5 significant digits.")
     if not course.is_close(r, running[0]):
         raise course.NotYet("v is right; running_var = 0.9·running_var + 0.1·(unbiased variance).")
     return "Biased to normalise, unbiased to estimate: PyTorch's convention, and the library's."

@@ -10,12 +10,14 @@ ANSWERS = {
         "wrong": ["1.0317",     # the start value forgotten: 3 (1 - 0.9^4)
                   "2.9998",     # momentum taken as the old estimate's weight
                   "2.2",        # 1 + 4 * 0.1 * 3: no decay
-                  "3"]},        # as if the estimate had settled
+                  "3",          # as if the estimate had settled
+                  "1.69"]},     # rounded to 3 digits
     2: {"right": ["3.5 1.366667", "3.5, 0.9+0.1*14/3", "7/2 41/30"],
         "wrong": ["4.666667 1.366667",   # the unbiased variance used to normalise
                   "3.5 1.25",            # the biased variance in the running estimate
                   "3.5 4.666667",        # running_var replaced, not averaged
-                  "3 1.366667"]},        # the batch mean given instead of its variance
+                  "3 1.366667",          # the batch mean given instead of its variance
+                  "3.5 1.37"]},          # rounded to 3 digits
     3: {"right": ["lambda self, gy: self.inv_std * (gy - gy.mean(axis=1, keepdims=True) "
                   "- self.xhat * (gy * self.xhat).mean(axis=1, keepdims=True))",
                   "def answer(self, gy):\n"
