@@ -158,7 +158,7 @@ def section_3_the_routed_gradient():
     course.show("max_pool2d: x.grad", x.grad[0, 0], precision=2)
     course.show("F.max (lesson 3): x.grad", ties_split.grad[0, 0], precision=2)
     course.confirm(x.grad[0, 0, 0, 0] == 1 and np.count_nonzero(x.grad) == 1,
-                   "max pooling gives a tie's whole gradient to the first maximum (row-major), as PyTorch")
+                   "max pooling gives a tie's whole gradient to the first maximum (row-major)")
 
     rng = np.random.default_rng(1)
     plane = rng.integers(0, 4, size=(7, 9)).astype(float)   # small integers: many ties
@@ -167,9 +167,9 @@ def section_3_the_routed_gradient():
     gy = rng.standard_normal(y.shape[2:])
     y.backward(gy[None, None])
     by_hand = routed_by_hand(plane, gy, kernel=3, stride=2)
+    print("\nA 7 x 9 plane of small integers (many ties), 3 x 3 windows, stride 2, random gy:")
     course.confirm(np.allclose(x.grad[0, 0], by_hand),
-                   "a hand-written loop over the windows (np.argmax: the first maximum) gives "
-                   "the library's gradient, ties included (7 x 9 plane of small integers)")
+                   "routed_by_hand (a loop over the windows, np.argmax) gives the library's x.grad")
 
 
 def section_4_average_pooling():
@@ -179,7 +179,7 @@ def section_4_average_pooling():
     gy = np.array([[1.0, 10.0], [100.0, 1000.0]])
     y.backward(gy[None, None])
     course.show("F.avg_pool2d(x, 2)", y.data[0, 0])
-    course.show("x.grad (same gy as in section 3)", x.grad[0, 0], precision=1)
+    course.show("x.grad (same gy as in section 3)", x.grad[0, 0], precision=2)
     course.confirm(np.allclose(x.grad[0, 0], np.kron(gy, np.ones((2, 2))) / 4),
                    "every pixel of a window gets gy / 4")
 
@@ -195,8 +195,8 @@ def section_4_average_pooling():
     windows_covering = 9 * x.grad[0, 0]
     course.show("9 * x.grad for L = y.sum()", windows_covering, precision=0)
     course.confirm(np.allclose(windows_covering[1], [2, 4, 2, 2]) and windows_covering[0, 0] == 1,
-                   "9 * x.grad counts the windows covering each pixel: row 1 and column 1 lie "
-                   "in two windows (rows -1..1 and 1..3), pixel (1, 1) in all four")
+                   "9 * x.grad counts the windows covering each pixel")
+    print("(Row 1 and column 1 lie in two windows, rows -1..1 and 1..3; pixel (1, 1) in all four.)")
 
 
 def section_5_global_average_pooling(quick):
@@ -215,7 +215,7 @@ def section_5_global_average_pooling(quick):
 
     model = models.resnet18(num_classes=5, width=8)   # a narrow ResNet18 (64 in the paper)
     model.eval()
-    print(f"\nResNet's head: {model.avgpool} then {model.fc}")
+    print(f"\nResNet's head: {model.avgpool}  (GAP, as a layer)\n  then {model.fc}")
     sizes = (32, 48) if quick else (64, 96)
     for size in sizes:
         image = mfa.tensor(rng.standard_normal((1, 3, size, size)).astype(np.float32))
@@ -226,7 +226,7 @@ def section_5_global_average_pooling(quick):
               f"fc logits {logits.shape}")
     course.confirm(logits.shape == (1, 5), "GAP removes H and W, so the classifier takes any image size")
     flatten_weights, gap_weights = 512 * 7 * 7 * 1000, 512 * 1000
-    print(f"At 224 x 224, ResNet18 flattening 512 x 7 x 7 maps into 1000 classes would need "
+    print(f"At 224 x 224, flattening ResNet18's 512 x 7 x 7 maps into 1000 classes would need\n"
           f"{flatten_weights:,} weights; after GAP the fc layer has {gap_weights:,}.")
 
 
@@ -257,8 +257,8 @@ def section_6_gradient_checks_and_kernels(quick):
                 x = mfa.tensor(rng.standard_normal(shape), requires_grad=True)
                 results.append(mfa.gradcheck(fn, [x]))   # True, or raises GradcheckError
                 print(f"  gradcheck, backend {backend:5s}: {name:32s} x {shape}: {results[-1]}")
-    course.confirm(all(results), "every pooling backward agrees with finite differences, in NumPy and "
-                         "in the kernels of pooling.cu run by the emulator (float64)")
+    course.confirm(all(results), "every pooling backward agrees with finite differences (float64),")
+    print("  in the NumPy path and in pooling.cu's kernels run by the emulator.")
 
     gpu = mfa.has_gpu()
     course.say(f"""
@@ -268,6 +268,7 @@ def section_6_gradient_checks_and_kernels(quick):
         'emulator, with the same grid, blocks and threads.'}""")
     shape = (2, 8, 14, 14) if quick else (4, 16, 56, 56)
     x_data = rng.standard_normal(shape).astype(np.float32)
+    print(f"x {shape}, float32; largest differences from the NumPy path:")
     worst = 0.0
     for name, fn, _ in pooling_cases():
         reference = forward_and_backward(fn, x_data)
@@ -278,7 +279,7 @@ def section_6_gradient_checks_and_kernels(quick):
                 theirs = forward_and_backward(fn, x_data)
         dy, dx = (np.abs(a - b).max() for a, b in zip(reference, theirs))
         worst = max(worst, dy, dx)
-        print(f"  {name:32s} x {shape}: |y - y_numpy| <= {dy:.1e}, |dx - dx_numpy| <= {dx:.1e}")
+        print(f"  {name:32s}  y {dy:.1e},  dx {dx:.1e}")
     course.confirm(worst < 1e-5, "the kernels agree with NumPy to float32 rounding, forward and backward")
     course.say("""
         Read max_pool2d_backward in pooling.cu: one thread per input pixel, which looks at
@@ -296,7 +297,7 @@ EXERCISE_1_X = np.array([[1.0, 3.0, 3.0, 0.0],
                          [5.0, 2.0, 2.0, 1.0]])
 
 
-@course.exercise("Who gets the gradient?", answer="12 NUMBERS, ROW BY ROW")
+@course.exercise("Who gets the gradient?", answer="G00 G01 ... G23")
 def exercise_1(answer):
     """x is the 3 x 4 plane
            1 3 3 0
@@ -313,6 +314,9 @@ def exercise_1(answer):
     if np.isclose(mine.sum(), truth.sum()) and np.count_nonzero(mine) > np.count_nonzero(truth):
         raise course.NotYet("the total is right, but too many pixels got some: how does max "
                             "pooling break a tie between two equal maxima?")
+    if np.isclose(mine.sum(), truth.sum()) and np.count_nonzero(mine) == np.count_nonzero(truth):
+        raise course.NotYet("the total is right, but some went to the wrong pixel: look again at "
+                            "the windows whose maximum appears twice.")
     if mine.sum() < truth.sum():
         raise course.NotYet("L = y.sum() gives every window a gradient of 1, and every window "
                             "sends it somewhere: count the windows, and let a pixel that wins "
@@ -331,8 +335,11 @@ def exercise_2(answer):
     truth = F.avg_pool2d(F.max_pool2d(x, 3, stride=2, padding=1), 2).shape[2:]
     if (h, w) == truth:
         return "One formula, applied twice, each axis on its own."
-    if (h, w) == (7, 9) or (h, w) == (3, 4):
+    if (h, w) == (3, 4):
         raise course.NotYet("did you count the padding? It adds P rows on each side.")
+    if (h, w) == (7, 9):
+        raise course.NotYet("avg_pool2d's stride defaults to its kernel size (and if 7 x 9 is the "
+                            "max pool's output: count its padding, P rows on each side).")
     if (h, w) == (8, 10):
         raise course.NotYet("that is after the max pool; then comes the average pool.")
     raise course.NotYet("use OH = (H + 2P - K) // S + 1 for each layer; avg_pool2d's stride "

@@ -10,11 +10,12 @@ ANSWERS = {
         "wrong": ["0 1.5 0.5 0  0 0 0 2  1 0.5 0.5 0",   # ties split evenly, as F.max does
                   "0 1 0 0  0 0 0 1  1 1 0 0",           # winners marked, but not added up
                   "0 1 1 0  0 0 0 2  1 0 1 0",           # the last of tied maxima wins
+                  "0 2 0 0  0 0 0 2  1 0 1 0",           # the last maximum wins one tie only
                   "0 1 0 0  0 0 0 1  1 0 0 0"]},         # non-overlapping 2 x 2 windows assumed
     2: {"right": ["4 5", "4, 5", "(4, 5)"],
         "wrong": ["3 4",     # the max pool's padding forgotten
                   "8 10",    # only the max pool
-                  "7 9",     # avg_pool2d's stride taken as 1
+                  "7 9",     # avg_pool2d's stride taken as 1 (or the max pool alone, unpadded)
                   "5 5"]},
     3: {"right": ["def answer(self, gy):\n"
                   "    y, g = self.y[:, :, :, None, :, None], gy[:, :, :, None, :, None]\n"
