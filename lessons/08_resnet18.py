@@ -18,8 +18,8 @@ worse than a shallower one, and it trains far more easily.
 
 Why the shortcut helps the gradient: ∂y/∂x = I + ∂F/∂x (before the last ReLU). Backward
 through a stack of blocks, the gradient reaching the first layer contains the gradient of the
-top *unchanged*, through the chain of identities, plus corrections. A plain stack has only the product of the ∂F/∂x,
-which shrinks or blows up exponentially with depth.
+top *unchanged*, through the chain of identities, plus corrections. A plain stack has only
+the product of the ∂F/∂x, which shrinks or blows up exponentially with depth.
 
 When the shapes differ. The first block of layer2, layer3 and layer4 halves H and W
 (its conv1 has stride 2) and doubles the channels, so x cannot be added as it is. Its shortcut
@@ -98,7 +98,7 @@ def section_2_the_downsampling_shortcut():
         failed = False
     except ValueError as e:
         failed = True
-        print(f"a stride-2, 8 -> 16 block without downsample: ValueError: {e}")
+        print(f"a stride-2, 8 -> 16 block without downsample raises ValueError:\n  {str(e).strip()}")
     course.confirm(failed, "the residual (2, 16, 3, 3) cannot be added to x (2, 8, 6, 6)")
     downsample = nn.Sequential(conv1x1(8, 16, stride=2), nn.BatchNorm2d(16))
     block = BasicBlock(8, 16, stride=2, downsample=downsample)
@@ -130,8 +130,8 @@ def section_3_the_stages(width):
     model.eval()
     with mfa.no_grad():
         stages = model.forward_features(images((1, 3, 224, 224)), tuple(STAGE_CHANNELS))
-    print(f"Shapes at 224 x 224: by formula for width 64, and from a width-{width} ResNet18 run on a "
-          f"224 x 224 image (its channels are 64/{width} = {64 // width} times fewer)")
+    print(f"Shapes at 224 x 224: by formula for width 64, and from a width-{width} ResNet18 run on")
+    print(f"a 224 x 224 image (its channels are 64/{width} = {64 // width} times fewer)")
     print("   stage    by formula (width 64)   library (width {})".format(width))
     agree = []
     for stage, out in stages.items():
@@ -193,7 +193,7 @@ def section_4_counting_parameters():
     print(f"layer4 alone holds {library['layer4'] / total:.0%} of them: the 3 x 3 convs at "
           f"512 channels have {conv_params(3, 512, 512):,} weights each.")
     forty = sum(params_by_hand(num_classes=40).values())
-    print(f"With 40 attribute outputs (CelebA), fc shrinks to {512 * 40 + 40:,}: {forty:,} in all "
+    print(f"With 40 attribute outputs (CelebA), fc shrinks to {512 * 40 + 40:,}: {forty:,} in all\n"
           "(the 'about 11 M' baseline of MGG-Net).")
     course.confirm(forty == sum(p.size for p in models.resnet18(num_classes=40).parameters()),
                    "the 40-class count agrees with the library too")
@@ -211,7 +211,7 @@ def section_5_torchvision_names():
         print(f"  {name:36s} {str(state[name].shape):18s} {kind}")
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     print(f"state_dict: {len(state)} entries = {len(params)} parameters + {len(state) - len(params)} "
-          f"buffers ({n_bn} batch norms x running_mean, running_var, num_batches_tracked)")
+          f"buffers\n  ({n_bn} batch norms x running_mean, running_var, num_batches_tracked)")
     course.confirm(len(state) == 122 and len(params) == 62 and len(state) - len(params) == 3 * n_bn,
                    "122 entries, as in torchvision's resnet18().state_dict()")
     course.say("""
@@ -256,16 +256,18 @@ def section_6_the_identity_path_and_gradients(depths):
     residual_growth = norms[BasicBlock, last] / norms[BasicBlock, first]
     print(f"from {first} to {last} blocks the gradient grows {plain_growth:.3g}x without shortcuts, "
           f"{residual_growth:.3g}x with them")
+    before = depths[-2]
+    per_block = (norms[PlainBlock, last] / norms[PlainBlock, before]) ** (1 / (last - before))
+    print(f"without shortcuts, from {before} to {last} blocks: x{per_block:.2f} per block added, "
+          "on average")
     course.confirm(plain_growth > 10 * residual_growth,
-                   "without shortcuts the first layer's gradient grows exponentially with depth; "
-                   "with them, slowly")
+                   "the first layer's gradient grows far faster with depth without shortcuts")
     course.say("""
         In a plain stack the gradient is a product of one Jacobian per block. Here, with
         batch norm, the factors enlarge it and it explodes (deep plain nets without batch
         norm tend to make it vanish instead); either way the first layers take steps of the
-        wrong size. With
-        shortcuts each factor is I + dF/dx, and the identity carries the gradient from the
-        top to the bottom unchanged.""")
+        wrong size. With shortcuts each factor is I + dF/dx, and the identity carries the
+        gradient from the top to the bottom unchanged.""")
 
 
 # =============================================================================================
