@@ -62,13 +62,15 @@ def main(quick=False):
 def section_1_the_groups():
     course.section("1. Eight part-based groups of the 40 attributes")
     for name, columns in group_indices().items():
-        members = ", ".join(ATTRIBUTES[c] for c in columns)
-        print(f"  {name:>8} ({len(columns):2d}): {members}")
+        members = [ATTRIBUTES[c] for c in columns]
+        for start in range(0, len(members), 5):      # at most five names to a line
+            label = f"{name:>8} ({len(columns):2d}):" if start == 0 else ""
+            print(f"  {label:>14} {', '.join(members[start:start + 5])}")
     owner = group_of()
     sizes = [len(c) for c in group_indices().values()]
-    print(f"group_of() gives each attribute column its group's number: column 20 (Male) -> "
-          f"{owner[20]} ({list(GROUPS)[owner[20]]}), column 15 (Eyeglasses) -> {owner[15]} "
-          f"({list(GROUPS)[owner[15]]})")
+    print("group_of() gives each attribute column its group's number:")
+    print(f"  column 20 (Male) -> {owner[20]} ({list(GROUPS)[owner[20]]}), "
+          f"column 15 (Eyeglasses) -> {owner[15]} ({list(GROUPS)[owner[15]]})")
     course.confirm(sum(sizes) == len(ATTRIBUTES) == 40 and sorted(np.concatenate(
                    list(group_indices().values()))) == list(range(40)),
                    "every attribute is in exactly one group: 9+10+5+2+4+5+3+2 = 40")
@@ -123,8 +125,9 @@ def section_3_masked_average_pooling(gal, x):
                    "GAL's group features are the masked averages")
     ones = np.ones(masks.shape, dtype=np.float32)
     gap = F.global_avg_pool2d(x).data                  # (N, C)
-    print(f"With masks of ones, every group gets the global average: difference from "
-          f"F.global_avg_pool2d {np.abs(masked_average_pool(x.data, ones)[:, 3] - gap).max():.1e}")
+    difference = np.abs(masked_average_pool(x.data, ones) - gap[:, None, :]).max()
+    print("With masks of ones, every group gets the global average:")
+    print(f"  largest difference from F.global_avg_pool2d over all 8 groups {difference:.1e}")
     course.confirm(np.allclose(masked_average_pool(x.data, ones), gap[:, None, :], atol=1e-6),
                    "a mask of ones turns masked average pooling into global average pooling")
     top = np.zeros(masks.shape, dtype=np.float32)
@@ -158,8 +161,16 @@ def section_4_shapes_at_224(width):
                    "28x28 masks at layer2 and 14x14 masks at layer3")
     size = lambda module: sum(p.size for p in module.parameters())  # noqa: E731
     model, baseline = MGGNet(), MGGNet(variant="baseline")
-    print(f"parameters: GAL at layer2 {size(model.gal[0]):,}, at layer3 {size(model.gal[1]):,}; "
-          f"MGG-Net {size(model) / 1e6:.2f} M against the baseline's {size(baseline) / 1e6:.2f} M")
+    print(f"parameters: GAL at layer2 {size(model.gal[0]):,}, at layer3 {size(model.gal[1]):,};")
+    print(f"  MGG-Net {size(model) / 1e6:.2f} M against the baseline's {size(baseline) / 1e6:.2f} M")
+    g, h = len(GROUPS), model.gal[0].hidden            # h = 32 hidden channels per group
+    by_hand = {c: c * g * h * 9 + 2 * g * h + g * h + g for c in (128, 256)}
+    print(f"By hand, with G = {g} groups and h = {h} (hidden_per_group's default): conv3x3 without"
+          " bias C*G*h*9,")
+    print(f"  BN 2*G*h (scale, shift), v G*h, c G:  C = 128 -> {by_hand[128]:,},  C = 256 -> "
+          f"{by_hand[256]:,}")
+    course.confirm(by_hand[128] == size(model.gal[0]) and by_hand[256] == size(model.gal[1]),
+                   "GAL's parameters counted by hand are the module's")
     course.confirm(11.0e6 < size(baseline) < 11.4e6 and 12.6e6 < size(model) < 13.0e6,
                    "about 11 M parameters for the baseline, 12.8 M for MGG-Net (the paper's budget)")
 
@@ -204,6 +215,8 @@ def section_5_masks_on_faces(steps):
     model = MGGNet(width=8, hidden_per_group=8)     # a tiny MGG-Net: ResNet18 with 8..64 channels
     print(f"SynthFaces: {len(images)} drawn 64x64 faces with CelebA-like labels (no real photos);")
     print("a tiny MGG-Net (width 8): masks 8x8 at layer2 and 4x4 at layer3 at this input size.")
+    print("Trained with Adam on mggnet_loss: binary cross-entropy on the 40 attributes' logits")
+    print("(lesson 9), summed over the model's heads (lesson 13 writes it out).")
     shown = images[:4]
     before, spread_before = mask_spread(model, shown)
     if steps:
@@ -236,7 +249,8 @@ def section_5_masks_on_faces(steps):
     path = course.output_path("11_attention_masks.png")
     viz.plot_attention_masks(shown, masks, model.group_names, path,
                              mean=data.IMAGENET_MEAN, std=data.IMAGENET_STD)
-    print(f"figure written: {course.shown_path(path)}   (masks {what}, one row per face and block)")
+    print(f"figure written: {course.shown_path(path)}")
+    print(f"  (masks {what}, one row per face and block)")
 
 
 # =============================================================================================
@@ -251,7 +265,8 @@ QUIZ = ("Sideburns", "Goatee", "Wearing_Earrings", "Narrow_Eyes", "Heavy_Makeup"
 def exercise_1(answer):
     """Name the group (Holistic, Hair, Eyes, Nose, Cheek, Mouth, Chin or Neck) of each of
     these attributes, in this order: Sideburns, Goatee, Wearing_Earrings, Narrow_Eyes,
-    Heavy_Makeup. (Look at the docstring of the lesson, or at data.GROUPS.)"""
+    Heavy_Makeup. Decide from where on the face each is seen before you look back at the
+    list of section 1."""
     said = [w.capitalize() for w in course.words(answer)]
     if len(said) != len(QUIZ):
         raise course.NotYet(f"name {len(QUIZ)} groups, one per attribute, separated by spaces")
