@@ -149,8 +149,8 @@ def section_3_the_kernel(f, w_g, w_e):
     course.section("3. The CUDA kernel")
     backend = "cuda" if mfa.has_gpu() else "emu"
     if backend == "emu":
-        print("No GPU here: the kernel runs on the CPU through the emulator "
-              "(the same .cu source, compiled by g++).")
+        print("No GPU here: the kernel runs on the CPU through the emulator")
+        print("(the same .cu source, compiled by g++).")
     else:
         print("A GPU is present: the kernel runs on it through CuPy.")
     reference, grads_numpy = forward_and_backward(f, w_g, w_e, device="cpu")
@@ -161,7 +161,8 @@ def section_3_the_kernel(f, w_g, w_e):
         y, grads = forward_and_backward(f, w_g, w_e, device="cuda")   # CuPy arrays: the GPU
     diff_y = np.abs(y - reference).max()
     diff_g = max(np.abs(g - h).max() for g, h in zip(grads, grads_numpy))
-    print(f"kernel against NumPy, float64: forward {diff_y:.1e}, backward (all three grads) {diff_g:.1e}")
+    print(f"kernel against NumPy, float64: forward {diff_y:.1e}, "
+          f"backward (all three grads) {diff_g:.1e}")
     course.confirm(diff_y < 1e-12 and diff_g < 1e-12, "the kernel and its NumPy twin agree, both ways")
     launch_by_hand(f, w_g, w_e, reference)
 
@@ -179,16 +180,18 @@ def launch_by_hand(f, w_g, w_e, reference):
     n = len(f)
     threads = threads_for(D)
     print(f"\nThe launch, spelled out (through the emulator): one block per (face, receiver) row,")
-    print(f"{n} x {K} = {n * K} blocks; {threads} threads per block (a power of two, >= D = {D}, at "
-          f"most 128) stride\nover the D numbers; K = {K} values (the row's scores, then its "
-          "affinities) sit in shared memory.")
+    print(f"{n} x {K} = {n * K} blocks; {threads} threads per block (a power of two, >= D = {D}, "
+          "at most 128)")
+    print(f"stride over the D numbers; K = {K} values (the row's scores, then its affinities) sit")
+    print("in shared memory. Its inputs are the messages m (N, K, K, D), computed first.")
     m = np.einsum("iod,njd->nijo", w_g, f)                 # every message m[n, i, j] = W_gi f_j
     out, e = np.empty_like(f), np.empty((n, K, K))
     kernel = get_kernel("graph_attention", "graph_attention_forward", np.float64, "emu")
     kernel((n * K,), (threads,), (m, f, w_e, out, e, np.int32(K), np.int32(D), np.float64(ALPHA)),
            shared_mem=K * 8)
     print(f"graph_attention_forward((N*K,), ({threads},), (m, f, w_e, y, e, K, D, alpha), "
-          f"shared_mem=K*8): y differs from f' by {np.abs(out - reference).max():.1e}")
+          "shared_mem=K*8):")
+    print(f"  y differs from f' by {np.abs(out - reference).max():.1e}")
     course.confirm(np.allclose(out, reference, atol=1e-12), "a direct launch of the kernel gives f' too")
 
 
@@ -210,9 +213,10 @@ def section_4_gradient_check(samples):
     course.confirm(all(results.values()),
                    "the hand-written backward (NumPy and kernel) agrees with finite differences")
     course.say("""
-        The backward chains two Functions: GraphAttention (the fused part, whose equations
-        are in its docstring: the softmax's backward ds_ij = e_ij (de_ij - sum_k e_ik de_ik))
-        and GraphMessages (the batched matrix product, which gives w_g and f their share).""")
+        The backward chains two Functions: GraphAttention (the fused part: scores, the
+        softmax over the others, the weighted sum, the residual and the relu; exercise 3
+        derives the softmax's share) and GraphMessages (the batched matrix product m = W_g f,
+        which gives w_g and f their share).""")
 
 
 def section_5_the_heatmap(samples):
