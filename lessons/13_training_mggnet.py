@@ -28,7 +28,8 @@ The ablations ask what each part adds:
     full          GAL + GCL
 
 Training is the loop of every network: for each batch, forward → loss → backward → SGD
-step, w ← w − lr·g (with momentum, g is a running average of the gradients).
+step, w ← w − lr·b, where b = g at the first step and then b ← 0.9·b + g (momentum: b
+keeps adding up the past gradients, each older one weighed 0.9 times less).
 
 What to watch for: reading small results honestly
 -------------------------------------------------
@@ -36,9 +37,9 @@ The paper trains 12.8 M parameters on 200 000 photos for hours. Here we train a 
 width 8 (about 0.2 M parameters) on a few hundred drawn 32×32 faces for seconds, so that
 all four variants fit in well under a minute on a laptop CPU. At that size:
 
-- Most attributes are rare or common (CelebA's rates: 2 % bald, 84 % no beard), so the rule
-  "always answer each attribute's most common value" already gets about 80 % mean accuracy.
-  Any model must be compared with that rule, and with balanced accuracy, where the rule
+- Most attributes are rare or common (CelebA's rates: 2 % bald, 83 % no beard), so the rule
+  "always answer each attribute's most common value" already gets about 80 % mean accuracy
+  (lesson 10). Any model must be compared with that rule, and with balanced accuracy, where the rule
   gets 50 %.
 - Differences between the variants of a few tenths of a point are what a different random
   seed, or a different test set, would give anyway. The lesson measures both kinds of noise
@@ -103,15 +104,15 @@ def section_1_data(size):
     course.section("1. The data: tiny synthetic faces, and the rule to beat")
     train = SynthFaces(size["train"], image_size=IMAGE_SIZE, split="train", verbose=False)
     test = SynthFaces(size["test"], image_size=IMAGE_SIZE, split="test", verbose=False)
-    print(f"SynthFaces: {len(train)} train / {len(test)} test images of {IMAGE_SIZE}x{IMAGE_SIZE} "
-          "px. SYNTHETIC: drawn faces whose 40 labels follow CelebA's statistics, not photos.")
+    print(f"SynthFaces: {len(train)} train / {len(test)} test images of {IMAGE_SIZE}x{IMAGE_SIZE} px.")
+    print("SYNTHETIC: drawn faces whose 40 labels follow CelebA's statistics, not photos.")
     rates = train.labels.mean(axis=0)
     names = ["Bald", "Eyeglasses", "Male", "Smiling", "No_Beard"]
-    print("positive rate in the training labels: " + ", ".join(
+    print("positive rate in the training labels:\n  " + ", ".join(
         f"{n} {rates[ATTRIBUTE_INDEX[n]]:.2f}" for n in names))
     majority = majority_rule(train.labels, test.labels)
-    print(f"majority-class rule on the test set: mean accuracy {100 * majority['mean_accuracy']:.2f} %, "
-          f"balanced accuracy {100 * majority['balanced_accuracy']:.2f} %")
+    print(f"majority-class rule on the test set: mean accuracy {100 * majority['mean_accuracy']:.2f} %,"
+          f" balanced accuracy {100 * majority['balanced_accuracy']:.2f} %")
     course.say("""
         The rule answers, for every face, each attribute's most common value in the training
         labels. It has learned nothing about faces, and yet its mean accuracy is high: most
@@ -154,18 +155,17 @@ def section_2_variants():
     print(f"GAL hidden channels at layer2: no_gcl {hidden['no_gcl']} (8 groups x {HIDDEN}), "
           f"independent {hidden['independent']} (40 attributes x {hidden['independent'] // 40})")
     course.confirm(hidden["no_gcl"] == hidden["independent"],
-                   "independent and no_gcl have the same hidden channels: they differ in grouping, "
-                   "not in capacity")
+                   "independent and no_gcl have the same hidden channels: they differ in grouping")
     paper = {v: count(MGGNet(variant=v).parameters()) for v in ("baseline", "full")}
     added = paper["full"] / paper["baseline"] - 1
-    print(f"with the paper's sizes (width 64, 32 hidden channels per group): baseline "
-          f"{paper['baseline'] / 1e6:.2f} M, full MGG-Net {paper['full'] / 1e6:.2f} M parameters, "
-          f"+{100 * added:.0f} %")
+    print("with the paper's sizes (width 64, 32 hidden channels per group):")
+    print(f"  baseline {paper['baseline'] / 1e6:.2f} M, full MGG-Net {paper['full'] / 1e6:.2f} M "
+          f"parameters, +{100 * added:.0f} %")
     course.confirm(abs(paper["full"] / 12.8e6 - 1) < 0.01 and 11.0e6 < paper["baseline"] < 11.3e6,
                    "the paper's budget: baseline about 11 M, MGG-Net about 12.8 M")
     small = count(models["full"].parameters()) / count(models["baseline"].parameters()) - 1
-    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear head: "
-          "a tiny ResNet makes the extra parts relatively bigger.")
+    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear head:")
+    print("a tiny ResNet makes the extra parts relatively bigger.")
 
 
 # --- 3. one forward pass ---------------------------------------------------------------------
@@ -188,6 +188,12 @@ def section_3_one_forward(train):
     print(f"mggnet_loss = {loss.item():.5f};  the sum of the six heads' BCE by hand = {by_hand:.5f}")
     course.confirm(np.isclose(loss.item(), by_hand, rtol=1e-5),
                    "Eq. 5: the loss is the sum over heads of the mean BCE with logits")
+    print("the heads each variant's loss sums over (out.heads(), on 2 faces):")
+    two, _ = first_batch(train, 2)
+    for variant in VARIANTS:
+        with mfa.no_grad():
+            names = [name for name, _ in build(variant)(two).heads()]
+        print(f"  {variant:12s} {len(names)}: {', '.join(names)}")
     course.say("""
         Each head's BCE starts near log 2 = 0.69 (an untrained head says about 50 % for every
         attribute), so the first loss of the full model is near 6 x 0.69, and the baseline's,
@@ -263,7 +269,8 @@ def section_5_train_variants(train, test, size):
     course.section("5. Training the four variants, the same way")
     seeds = size["seeds"]
     print(f"each: {size['epochs']} epoch(s) of batch {size['batch']}, SGD lr {size['lr']}, "
-          f"momentum 0.9, weight decay 5e-4, random flips; the same data; seeds {seeds}")
+          "momentum 0.9, weight decay 5e-4, random flips;")
+    print(f"the same data; seeds {seeds}")
     print("fit's own log, for the first run (the others write theirs to log.csv only):")
     results = {variant: [] for variant in VARIANTS}
     for seed in seeds:
@@ -313,9 +320,10 @@ def section_6_reading_the_results(train, test, results):
     labels = test.labels
     majority = 100 * majority_rule(train.labels, labels)["mean_accuracy"]
     accuracy = {v: 100 * np.mean([r["mean"] for r in runs]) for v, runs in results.items()}
-    print("gain over the majority rule, in points of mean accuracy: " + ", ".join(
-        f"{v} {a - majority:+.2f}" for v, a in accuracy.items()))
-    print("each variant minus the baseline on the same test faces, first seed (mean ± standard error):")
+    print("gain over the majority rule, in points of mean accuracy (mean over the seeds):")
+    print("  " + ", ".join(f"{v} {a - majority:+.2f}" for v, a in accuracy.items()))
+    print("each variant minus the baseline on the same test faces, first seed")
+    print("(mean over the faces of the difference in per-face accuracy ± its standard error):")
     gaps = {}
     for variant in ("independent", "no_gcl", "full"):
         mean, se = paired_difference(results[variant][0]["logits"], results["baseline"][0]["logits"], labels)
@@ -325,12 +333,12 @@ def section_6_reading_the_results(train, test, results):
     print(f"within two standard errors of the baseline: {', '.join(within) or 'none'}")
     spread = {v: 100 * abs(runs[1]["mean"] - runs[0]["mean"]) for v, runs in results.items() if len(runs) > 1}
     if spread:
-        print("the same variant, seed 1 against seed 0: " + ", ".join(
-            f"{v} {s:.2f}" for v, s in spread.items()) + " points apart")
+        print("the same variant, seed 1 against seed 0, points apart:")
+        print("  " + ", ".join(f"{v} {s:.2f}" for v, s in spread.items()))
         between = max(accuracy.values()) - min(accuracy.values())
         verdict = "smaller than" if between < max(spread.values()) else "not smaller than"
-        print(f"the spread of the variants' two-seed means, {between:.2f} points, is {verdict} "
-              f"the largest change a seed alone made, {max(spread.values()):.2f} points")
+        print(f"the spread of the variants' two-seed means, {between:.2f} points, is {verdict}")
+        print(f"the largest change a seed alone made, {max(spread.values()):.2f} points")
     explain_noise(gaps, accuracy, results, majority)
 
 
@@ -367,12 +375,12 @@ def exercise_1(answer):
     """Suppose GAL (and GCL) were attached to three blocks (layer1, layer2, layer3) instead
     of two, with the 40 attributes. How many binary cross-entropy terms per image does
     Eq. 5 sum for the full model, and how many for the no_gcl variant?
-    (Count every head's logit for every attribute; see MGGOutput.heads.)"""
+    (Count every head's logit for every attribute; section 3 lists each variant's heads.)"""
     full, no_gcl = course.numbers(answer, count=2)
     attributes, blocks = 40, 3
     right = attributes * (2 * blocks + 2), attributes * (blocks + 2)
     if (full, no_gcl) == right:
-        return "N·(2B+2) with GCL; without it the GCL heads go, the base and final heads stay."
+        return "A·(2B+2) with GCL; without it the GCL heads go, the base and final heads stay."
     if full == attributes * (2 * 2 + 2):
         raise course.NotYet("that is the count with two blocks; redo it with B = 3.")
     if full == attributes * 2 * blocks or no_gcl == attributes * blocks:
