@@ -92,7 +92,8 @@ def first_batch(dataset, n):
 def section_1_shapes(model, images):
     course.section("1. Through the trunk, shape by shape")
     print(f"config: {CONFIG.image_size} px, widths {CONFIG.widths}, stem strides "
-          f"{CONFIG.stem_strides}, branch widths {CONFIG.branch_widths}, fc6/fc7 {CONFIG.head_width}")
+          f"{CONFIG.stem_strides},")
+    print(f"  branch widths {CONFIG.branch_widths}, fc6/fc7 {CONFIG.head_width}")
     model.eval()
     with mfa.no_grad():
         x = images
@@ -111,20 +112,22 @@ def section_1_shapes(model, images):
         _, relu5 = model.conv5(relu4)
         print(f"  {'relu4, relu5':22s} {tuple(relu5.shape)}")
         maps = model.features(images)
-    print(f"  {'A1 = aggregate':22s} {tuple(maps['fused'].shape)}   -> the race branch and the score head")
+    print(f"  {'A1 = aggregate':22s} {tuple(maps['fused'].shape)}   -> race branch, score head")
     course.confirm(np.array_equal(relu3.data, maps["relu3"].data) and relu5.shape == maps["relu5"].shape,
                    "our walk gives the same relu3 as HMTNet.features")
     side = relu3.shape[-1]
     print(f"trunk map: {side}x{side} here ({CONFIG.image_size} px, stem strides 1); the paper's "
-          f"{HMTNET_224.image_size} px with strides 2 gives {HMTNET_224.trunk_size}x{HMTNET_224.trunk_size}, "
-          f"and fc6's kernel is {HMTNET_224.head_kernel}x{HMTNET_224.head_kernel} "
-          f"(here {CONFIG.head_kernel})")
+          f"{HMTNET_224.image_size} px with strides 2")
+    print(f"  gives {HMTNET_224.trunk_size}x{HMTNET_224.trunk_size}, and fc6's kernel is "
+          f"{HMTNET_224.head_kernel}x{HMTNET_224.head_kernel} (here {CONFIG.head_kernel}x"
+          f"{CONFIG.head_kernel}: pool5 3/2 of the trunk map)")
     course.confirm(side == CONFIG.trunk_size, "the shapes follow the config's arithmetic")
     course.say("""
         Every step shrinks the map by (size + 2·padding − kernel) // stride + 1; pool2 rounds
-        up (ceil mode), keeping a last partial window. The branches need at least a 9x9 map
-        (two 3x3 convolutions without padding, a 3x3 pool), which is why 47 px is the
-        smallest input small_config accepts.""")
+        up (ceil mode), keeping a last partial window. HMTNet refuses a trunk map smaller
+        than 9x9, which is why 47 px is the smallest input small_config accepts. (By the
+        branch's own arithmetic, two 3x3 convolutions without padding and a 3x3 pool, a 7x7
+        map would do: 7 -> 5 -> 3 -> 1.)""")
 
 
 # --- 2. branches -----------------------------------------------------------------------------
@@ -154,23 +157,27 @@ def section_2_branches(model, images, targets):
     course.confirm(np.allclose(out.score.data, score, atol=1e-5),
                    "score = global average of fc8((fc6 + fc7 + relu7) / 3), the second aggregation")
     reach = {task: reached_by(model, images, targets, task) for task in ("gender", "race", "score")}
-    for task, parts in reach.items():
-        print(f"  the {task:6s} loss alone trains: {', '.join(parts)}")
-    course.confirm(reach["gender"] == ["conv1", "conv2", "conv3", "gender_branch"]
-                   and reach["race"] == ["conv1", "conv2", "conv3", "conv4", "conv5", "race_branch"]
-                   and reach["score"] == ["conv1", "conv2", "conv3", "conv4", "conv5", "score_head"],
-                   "gender leaves after conv3; race and score use the whole trunk; no head trains another's")
+    print("Backward from one loss term at a time, and list the parts that got a gradient:")
+    print(f"  the gender loss alone trains: {', '.join(reach['gender'])}")
+    print("  (the race and score losses: exercise 1 asks you to predict their lists first)")
+    course.confirm(reach["gender"] == ["conv1", "conv2", "conv3", "gender_branch"],
+                   "gender leaves the trunk after conv3: conv4 and conv5 get nothing from it")
+    own = {"gender": "gender_branch", "race": "race_branch", "score": "score_head"}
+    course.confirm(all([p for p in parts if not p.startswith("conv")] == [own[task]]
+                       for task, parts in reach.items()),
+                   "each loss trains its own head and no other head")
     joint = count(model.parameters())
     alone = {t: count(single_task_net(t, CONFIG).parameters()) for t in ("gender", "race", "score")}
-    print(f"parameters: joint HMTNet {joint:,}; three single-task networks "
-          + " + ".join(f"{v:,}" for v in alone.values()) + f" = {sum(alone.values()):,}")
+    print(f"parameters: joint HMTNet {joint:,}; three single-task networks")
+    print("  " + " + ".join(f"{v:,}" for v in alone.values()) + f" = {sum(alone.values()):,}")
     concat = count(HMTNet(CONFIG, aggregator="concat").parameters())
-    print(f"with concatenation (Eq. 2) instead of the mean: {concat:,} (A1 and A2 have 3x the channels)")
+    print(f"with concatenation (Eq. 2) instead of the mean: {concat:,} "
+          "(A1 and A2 have 3x the channels)")
     course.say("""
         Sharing the trunk is where a joint network saves: one conv1-conv5 instead of three.
-        And the shared layers learn from several losses at once: conv1-conv3 appear in all
-        three lists above, so each of them is trained by the gender, race and score labels
-        together. (Whether that sharing helps each task is what the paper's comparison with
+        And the shared layers learn from several losses at once: conv1-conv3 are in the
+        gender list, and the race and score heads read A1, which holds conv3, so conv1-conv3
+        are trained by the gender, race and score labels together. (Whether that sharing helps each task is what the paper's comparison with
         single-task networks measures; this lesson does not.)""")
 
 
@@ -207,12 +214,13 @@ def section_3_loss(model, images, targets):
     loss_fn = HMTLoss()
     parts = {k: v.item() for k, v in loss_fn.parts(out, targets).items()}
     total = loss_fn(out, targets).item()
-    print(f"{loss_fn}:  " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items()) + f";  total {total:.4f}")
+    print(f"{loss_fn}:")
+    print("  library: " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items()) + f";  total {total:.4f}")
     by_hand = {"gender": cross_entropy_by_hand(out.gender.data, targets["gender"]),
                "race": cross_entropy_by_hand(out.race.data, targets["race"]),
                "score": float(smooth_huber_by_hand(out.score.data - targets["score"]).mean())}
     eq6 = by_hand["gender"] + by_hand["race"] + 2 * by_hand["score"]
-    print("by hand:  " + ", ".join(f"{k} {v:.4f}" for k, v in by_hand.items())
+    print("  by hand: " + ", ".join(f"{k} {v:.4f}" for k, v in by_hand.items())
           + f";  1·gender + 1·race + 2·score = {eq6:.4f}")
     course.confirm(all(np.isclose(parts[k], by_hand[k], rtol=1e-5) for k in parts)
                    and np.isclose(total, eq6, rtol=1e-5),
@@ -220,13 +228,15 @@ def section_3_loss(model, images, targets):
     d = np.array([0.3, 0.59, 0.61, 1.0, 2.0])
     course.show("d          ", d)
     course.show("SmoothHuber", smooth_huber_by_hand(d))
+    far = np.abs(out.score.data - targets["score"]).min()
     course.say(f"""
         Inside |d| <= 0.6 the loss is log cosh d, about d²/2 for small d: smooth, with a
         gradient tanh(d) that fades as the prediction gets close. Outside it is |d|, like L1,
         so outliers pull no harder than any other error. At d = 0.6 it jumps from
         {np.log(np.cosh(0.6)):.3f} to 0.6 (lesson 9 plots it). The untrained score head says
-        about {np.abs(out.score.data).mean():.2f} for scores near 3: every sample starts on the
-        |d| side.""")
+        about {np.abs(out.score.data).mean():.2f} for scores near 3: every sample of this
+        batch starts on the |d| side (its smallest |d| is {far:.2f}).""")
+    course.confirm(far > 0.6, "at the start every |d| of the batch is above delta = 0.6")
 
 
 # --- 4. metrics ------------------------------------------------------------------------------
@@ -257,8 +267,8 @@ def section_4_metrics():
 
 def section_5_training(train, test, size):
     course.section("5. A few training steps on tiny SynthFBP")
-    print(f"SynthFBP: {len(train)} train / {len(test)} test faces at {IMAGE_SIZE} px. SYNTHETIC: "
-          "drawn faces with a hidden beauty score, not SCUT-FBP5500.")
+    print(f"SynthFBP: {len(train)} train / {len(test)} test faces at {IMAGE_SIZE} px.")
+    print("SYNTHETIC: drawn faces with a hidden beauty score, not SCUT-FBP5500.")
     model = build()
     opt = optim.SGD(model.parameters(), lr=size["lr"], momentum=0.9, weight_decay=5e-4)
     loss_fn = HMTLoss()
@@ -318,7 +328,8 @@ def majority_accuracy(train_labels, test_labels):
 def exercise_1(answer):
     """For each head, gender, race and score (in that order), name the deepest of the five
     trunk convolutions (conv1 ... conv5) whose weights get a gradient from that head's
-    loss term alone."""
+    loss term alone. (Section 2 lists gender's; predict race and score from the diagram
+    in the docstring before you check.)"""
     said = [w.lower() for w in course.words(answer)]
     if len(said) != 3:
         raise course.NotYet("give three names, e.g. conv2 conv4 conv1")
@@ -353,7 +364,7 @@ def exercise_2(answer):
     wrong = [name for name, mine, true in zip(("MAE", "RMSE", "PC"), (mae, rmse, pc), right)
              if not course.is_close(mine, true, rtol=5e-3)]
     if not wrong:
-        return "PC is high even though every error is up to 1 point: it ignores scale and shift."
+        return "PC is high though one error is a whole point: it ignores scale and shift."
     if "RMSE" in wrong and course.is_close(rmse, right[1] ** 2, rtol=5e-3):
         raise course.NotYet("that is the mean squared error; RMSE is its square root.")
     raise course.NotYet(f"{' and '.join(wrong)} not right yet. Differences d = p − t first; for PC "
