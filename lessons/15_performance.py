@@ -148,8 +148,8 @@ def training_step(size):
 
 def section_1_profile(size):
     course.section("1. Where a training step spends its time")
-    print(f"ResNet18 of width {size['width']}, batch {size['batch']} at {size['image']}x{size['image']}, "
-          "two steps, timed operator by operator:")
+    print(f"ResNet18 of width {size['width']}, batch {size['batch']} at {size['image']}x{size['image']},"
+          " two steps, timed operator by operator:")
     seconds, total = profile(training_step(size))
     shares = print_profile(seconds, total)
     course.confirm(shares["conv data movement"] <= shares["Conv2d"],
@@ -157,9 +157,10 @@ def section_1_profile(size):
     if size is not QUICK:
         small = print_profile(*profile(training_step(QUICK)), table=False)
         print(f"the same at width {QUICK['width']}, batch {QUICK['batch']} at "
-              f"{QUICK['image']}x{QUICK['image']}: "
-              f"convolutions {small['Conv2d']:.0f} % (GEMMs about {small['GEMM']:.0f} %), outside "
-              f"operators {small['outside']:.0f} % (at the larger size: {shares['outside']:.0f} %)")
+              f"{QUICK['image']}x{QUICK['image']}: convolutions {small['Conv2d']:.0f} % "
+              f"(GEMMs about {small['GEMM']:.0f} %),")
+        print(f"  outside operators {small['outside']:.0f} % "
+              f"(at the larger size: {shares['outside']:.0f} %)")
     course.say("""
         Each operator's Function is wrapped in a stopwatch (the same trick as
         benchmarks/bench_train_step.py --profile, which adds cProfile). Read the shares, not
@@ -189,11 +190,12 @@ def print_profile(seconds, total, table=True):
     shares["GEMM"] = shares["Conv2d"] - shares["conv data movement"]
     if table:
         print(f"convolutions: {shares['Conv2d']:.0f} % of the step; inside them, im2col, col2im and "
-              f"the transposes take {shares['conv data movement']:.0f} %, so the GEMMs take about "
+              f"the transposes")
+        print(f"  take {shares['conv data movement']:.0f} %, so the GEMMs take about "
               f"{shares['GEMM']:.0f} %")
         if shares["conv data movement"] > shares["GEMM"]:
-            print("  here im2col and col2im, which only copy numbers, cost more than the GEMMs "
-                  "that do the arithmetic")
+            print("  here im2col and col2im, which only copy numbers, cost more than the GEMMs")
+            print("  that do the arithmetic")
     return shares
 
 
@@ -212,11 +214,11 @@ def section_2_conv_flops(size):
     g = ConvGeometry(n, c_in, side, side, 3, 3, 1, 1, 1, 1, 1, 1)
     flops = conv_flops(n, c_in, c_out, g.OH, g.OW, 3)
     rows, cols = g.cols_shape
-    print(f"conv {c_in}->{c_out} 3x3 pad 1 on {n}x{c_in}x{side}x{side}: the GEMM multiplies "
-          f"W2 ({c_out} x {rows}) by the columns ({rows} x {cols})")
+    print(f"conv {c_in}->{c_out} 3x3 pad 1 on {n}x{c_in}x{side}x{side}: the GEMM multiplies")
+    print(f"  W2 ({c_out} x {rows}, the weight as a matrix) by the columns ({rows} x {cols}, "
+          "im2col's output)")
     course.confirm(flops == 2 * c_out * rows * cols,
-                   "2·N·C_out·OH·OW·C_in·k·k = 2 × (rows of W2) × (its columns) × "
-                   "(columns of cols)")
+                   "FLOPs = 2 × C_out × (C_in·k·k) × (N·OH·OW): twice the product of the GEMM's sizes")
     cols_array = conv_module.im2col_numpy(x, g)
     w2 = w.reshape(c_out, -1)
     forward = median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1), size["repeats"])
@@ -255,7 +257,9 @@ def section_3_memory_bound(size):
     print(f"{n:,} float32 values ({4 * n / 2 ** 20:.0f} MiB per array); this CPU's largest cache: "
           + (f"{cache:.0f} MiB" if cache else "unknown (Linux reports it in /sys)"))
     if cache and 8 * n / 2 ** 20 < cache:
-        print("  the arrays fit in that cache: the GB/s below are the cache's, not main memory's")
+        print("  the two arrays would fit in that cache (a cache shared by all the cores, and on")
+        print("  a virtual machine maybe by other machines), so the GB/s below may be partly the")
+        print("  cache's, not main memory's")
     cases = {  # name: (function, bytes it must move at least)
         "copy (np.copyto)": (lambda: np.copyto(out, x), 8 * n),
         "relu into a given array": (lambda: np.maximum(x, 0, out=out), 8 * n),
@@ -297,10 +301,11 @@ def section_4_roofline(conv, memory):
     balance = peak / bandwidth
     intensity = {"conv2d (section 2)": conv["flops"] / conv["bytes"], "relu": 1 / 8}
     print(f"measured: P = {peak / 1e9:.1f} GFLOP/s (square GEMM), B = {bandwidth / 1e9:.1f} GB/s "
-          f"(copy); balance P/B = {balance:.1f} FLOP/byte")
+          "(copy);")
+    print(f"  balance P/B = {balance:.1f} FLOP/byte")
     for name, i in intensity.items():
         bound = "memory-bound" if i < balance else "compute-bound"
-        print(f"  {name:20s} I = {i:8.3f} FLOP/byte -> {bound}; roofline allows "
+        print(f"  {name:20s} I = {i:8.3f} FLOP/byte -> {bound:13s}; roofline allows "
               f"{min(peak, bandwidth * i) / 1e9:.1f} GFLOP/s")
     course.confirm(intensity["conv2d (section 2)"] > 100 * intensity["relu"],
                    "a 3x3 convolution does over a hundred times more arithmetic per byte than ReLU")
@@ -339,7 +344,7 @@ def draw_roofline(peak, bandwidth, intensity, achieved):
 def section_5_gpu(size):
     course.section("5. On the GPU")
     if not mfa.has_gpu():
-        print("No GPU here (mfa.has_gpu() is False): the GPU part was SKIPPED, nothing was measured.")
+        print("No GPU here (mfa.has_gpu() is False): the GPU part was SKIPPED, nothing measured.")
         course.say("""
             The CUDA kernels can still run on this machine through the CPU emulator (lesson 4),
             but its timings say nothing about a GPU's speed. On a machine with CuPy and a GPU,
@@ -354,13 +359,13 @@ def section_5_gpu(size):
     w = mfa.tensor((0.05 * rng.standard_normal((c_out, c_in, 3, 3))).astype(np.float32), device="cuda")
     flops = conv_flops(n, c_in, c_out, side, side, 3)
     conv = median_seconds(lambda: F.conv2d(x, w, padding=1), size["repeats"], sync)
-    elements = 4 * size["elements"]                      # 512 MiB per array: beyond any cache
+    elements = 4 * size["elements"]                      # full run: 512 MiB per array
     a = cupy.random.standard_normal(elements, dtype=cupy.float32)
     b, ta = cupy.empty_like(a), mfa.Tensor(a)
     copy = 8 * elements / median_seconds(lambda: cupy.copyto(b, a), size["repeats"], sync)
     relu = 8 * elements / median_seconds(lambda: F.relu(ta), size["repeats"], sync)
-    print(f"GPU conv2d forward: {flops / conv / 1e9:.1f} GFLOP/s; copy {copy / 1e9:.0f} GB/s, "
-          f"F.relu (our kernel) {relu / 1e9:.0f} GB/s ({100 * relu / copy:.0f} % of the copy)")
+    print(f"GPU conv2d forward: {flops / conv / 1e9:.1f} GFLOP/s; copy {copy / 1e9:.0f} GB/s,")
+    print(f"  F.relu (our kernel) {relu / 1e9:.0f} GB/s ({100 * relu / copy:.0f} % of the copy)")
     course.confirm(mfa.has_gpu(), "these timings ran on the GPU, synchronised before each clock reading")
 
 
