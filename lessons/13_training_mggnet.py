@@ -1,6 +1,8 @@
 """Lesson 13 - Training MGG-Net and its ablations, in small
 
 Run it:   python lessons/13_training_mggnet.py       (about 60 minutes with the exercises)
+          Its matrices are small: on a busy machine, OPENBLAS_NUM_THREADS=1 python ... can
+          run it several times faster (lesson 15 says why timings move).
 Needs:    lessons 8-12 (ResNet18, the losses, accuracy, GAL, GCL).
 
 The model
