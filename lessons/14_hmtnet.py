@@ -394,7 +394,8 @@ def exercise_3(aggregate):
             if mine.shape != theirs.shape:
                 raise course.NotYet(f"{mode}: shape {mine.shape}, expected {theirs.shape}")
             if not np.allclose(mine, theirs.data, atol=1e-6):
-                raise course.NotYet(f"{mode}: the shape is right but the values differ")
+                order = " (keep the maps in the order given)" if mode == "concat" else ""
+                raise course.NotYet(f"{mode}: the shape is right but the values differ{order}")
     return "A mean keeps C channels; a concatenation makes 3C, and the layers after it grow."
 
 
