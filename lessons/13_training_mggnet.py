@@ -1,8 +1,7 @@
 """Lesson 13 - Training MGG-Net and its ablations, in small
 
 Run it:   python lessons/13_training_mggnet.py       (about 60 minutes with the exercises)
-          Its matrices are small: on a busy machine, OPENBLAS_NUM_THREADS=1 python ... can
-          run it several times faster (lesson 15 says why timings move).
+          (slow on a busy machine? OPENBLAS_NUM_THREADS=1 python ... is often much faster)
 Needs:    lessons 8-12 (ResNet18, the losses, accuracy, GAL, GCL).
 
 The model
@@ -159,15 +158,13 @@ def section_2_variants():
     course.confirm(hidden["no_gcl"] == hidden["independent"],
                    "independent and no_gcl have the same hidden channels: they differ in grouping")
     paper = {v: count(MGGNet(variant=v).parameters()) for v in ("baseline", "full")}
-    added = paper["full"] / paper["baseline"] - 1
-    print("with the paper's sizes (width 64, 32 hidden channels per group):")
-    print(f"  baseline {paper['baseline'] / 1e6:.2f} M, full MGG-Net {paper['full'] / 1e6:.2f} M "
-          f"parameters, +{100 * added:.0f} %")
+    print(f"the paper's sizes (width 64, 32 hidden per group): baseline {paper['baseline'] / 1e6:.2f}"
+          f" M, full {paper['full'] / 1e6:.2f} M, +{100 * (paper['full'] / paper['baseline'] - 1):.0f} %")
     course.confirm(abs(paper["full"] / 12.8e6 - 1) < 0.01 and 11.0e6 < paper["baseline"] < 11.3e6,
                    "the paper's budget: baseline about 11 M, MGG-Net about 12.8 M")
     small = count(models["full"].parameters()) / count(models["baseline"].parameters()) - 1
-    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear head:")
-    print("a tiny ResNet makes the extra parts relatively bigger.")
+    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear head: "
+          "a tiny\nResNet makes the extra parts relatively bigger.")
 
 
 # --- 3. one forward pass ---------------------------------------------------------------------
@@ -324,8 +321,8 @@ def section_6_reading_the_results(train, test, results):
     accuracy = {v: 100 * np.mean([r["mean"] for r in runs]) for v, runs in results.items()}
     print("gain over the majority rule, in points of mean accuracy (mean over the seeds):")
     print("  " + ", ".join(f"{v} {a - majority:+.2f}" for v, a in accuracy.items()))
-    print("each variant minus the baseline on the same test faces, first seed")
-    print("(mean over the faces of the difference in per-face accuracy ± its standard error):")
+    print("each variant minus the baseline, first seed: the per-face accuracy difference on the\n"
+          "same test faces, its mean over the faces ± its standard error:")
     gaps = {}
     for variant in ("independent", "no_gcl", "full"):
         mean, se = paired_difference(results[variant][0]["logits"], results["baseline"][0]["logits"], labels)
