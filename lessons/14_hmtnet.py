@@ -124,10 +124,10 @@ def section_1_shapes(model, images):
     course.confirm(side == CONFIG.trunk_size, "the shapes follow the config's arithmetic")
     course.say("""
         Every step shrinks the map by (size + 2·padding − kernel) // stride + 1; pool2 rounds
-        up (ceil mode), keeping a last partial window. HMTNet refuses a trunk map smaller
-        than 9x9, which is why 47 px is the smallest input small_config accepts. (By the
-        branch's own arithmetic, two 3x3 convolutions without padding and a 3x3 pool, a 7x7
-        map would do: 7 -> 5 -> 3 -> 1.)""")
+        up (ceil mode), keeping a last partial window. A branch needs a trunk map of at least
+        7x7 (two 3x3 convolutions without padding and a 3x3 pool: 7 -> 5 -> 3 -> 1), and
+        HMTNet refuses a smaller one; small_config keeps a margin (at least 9x9), which is
+        why 47 px is the smallest input it accepts.""")
 
 
 # --- 2. branches -----------------------------------------------------------------------------

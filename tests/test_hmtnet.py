@@ -5,12 +5,12 @@ import pytest
 import minifaceattr as mfa
 import minifaceattr.functional as F
 from minifaceattr import optim
-from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, HMTNET_SMALL, TASKS, HMTNet,
-                                        HMTNetConfig, HMTOutput, hmtnet, max_pool2d_ceil,
-                                        single_task_net)
+from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, HMTNET_SMALL, MIN_TRUNK_SIZE,
+                                        TASKS, HMTNet, HMTNetConfig, HMTOutput, hmtnet,
+                                        max_pool2d_ceil, single_task_net)
 from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss, HMTMetrics
 
-# The smallest image that keeps the topology: a 9×9 trunk map (the branches' minimum).
+# A small image that keeps the topology: a 9×9 trunk map (the branches need 7×7).
 TINY = HMTNetConfig(image_size=48, widths=(3, 4, 5), branch_widths=(4, 3), head_width=6,
                     stem_strides=(1, 1))
 
@@ -70,6 +70,16 @@ def test_fully_convolutional_larger_input_still_gives_one_score_per_image():
 def test_too_small_an_image_is_a_clear_error():
     with pytest.raises(ValueError, match="trunk map"):
         HMTNet(HMTNetConfig(image_size=64, stem_strides=(2, 2)))
+
+
+def test_the_smallest_trunk_map_the_branches_accept():
+    sizes = {s: HMTNetConfig(s, TINY.widths, TINY.branch_widths, TINY.head_width, (1, 1))
+             for s in range(30, 60)}
+    smallest = min(s for s, c in sizes.items() if c.trunk_size == MIN_TRUNK_SIZE)
+    out = HMTNet(sizes[smallest])(images(2, smallest))
+    assert out.gender.shape == (2, 2) and out.race.shape == (2, 2) and out.score.shape == (2,)
+    with pytest.raises(ValueError, match="at least 7×7"):
+        HMTNet(sizes[smallest - 1])
 
 
 def test_race_reads_the_average_of_conv3_before_bn_relu3_and_relu5():

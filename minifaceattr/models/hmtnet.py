@@ -80,13 +80,15 @@ class HMTNetConfig:
 
 
 HMTNET_224 = HMTNetConfig()
+MIN_TRUNK_SIZE = 7  # a branch maps 7×7 -> 5×5 -> 3×3 (two 3×3 convs) -> 1×1 (max pool 3)
 HMTNET_SMALL = HMTNetConfig(image_size=64, widths=(16, 32, 64), branch_widths=(32, 16),
                             head_width=128, stem_strides=(1, 1))
 
 
 def small_config(image_size=64):
     """``HMTNET_SMALL``'s widths at another image size, with the stem strides that keep the
-    most downsampling while the trunk map stays at least 9×9 (the branches' minimum):
+    most downsampling while the trunk map stays at least 9×9 (a margin over the branches'
+    7×7 minimum, ``MIN_TRUNK_SIZE``):
     (1, 1) at 64 px (a 13×13 map, as at 224), (1, 2) at 96–128 px, (2, 2) at 160 px on."""
     for strides in ((2, 2), (1, 2), (1, 1)):
         config = HMTNetConfig(image_size, HMTNET_SMALL.widths, HMTNET_SMALL.branch_widths,
@@ -210,10 +212,11 @@ class HMTNet(nn.Module):
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks:
             raise ValueError(f"tasks must be some of {TASKS}, got {tuple(tasks)}")
-        if config.trunk_size < 9:
+        if config.trunk_size < MIN_TRUNK_SIZE:
             raise ValueError(f"image_size {config.image_size} with stem strides "
                              f"{config.stem_strides} gives a {config.trunk_size}×{config.trunk_size}"
-                             f" trunk map; the branches need at least 9×9")
+                             f" trunk map; the branches need at least "
+                             f"{MIN_TRUNK_SIZE}×{MIN_TRUNK_SIZE}")
         self.config, self.tasks = config, tuple(t for t in TASKS if t in tasks)
         c1, c2, c3 = config.widths
         s1, s2 = config.stem_strides
