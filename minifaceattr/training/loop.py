@@ -288,7 +288,8 @@ def run_header(run):
         f"{type(dataset).__name__}" + (" (synthetic)" if synthetic else "")
         + "; pass description= (or meta['description']) to say what the data is")
     return (f"Training on {run.device}: {size}{' (SYNTHETIC)' if synthetic else ''}, "
-            f"{len(run.loader)} batches per epoch, {run.epochs} epochs; outputs in {run.out_dir}\n"
+            f"{len(run.loader)} batches per epoch, {run.epochs} epochs\n"
+            f"  outputs: {run.out_dir}\n"
             f"  data: {about}")
 
 
