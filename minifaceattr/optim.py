@@ -122,8 +122,10 @@ class SGD(Optimizer):
 
     def _update(self, p, g, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-        if weight_decay != 0:
-            g = g + weight_decay * p.data
+        if weight_decay != 0:  # into a new array: p.grad stays what backward computed
+            decayed = p.data * weight_decay
+            decayed += g
+            g = decayed
         if momentum != 0:
             state = self.state.setdefault(id(p), {})
             if "momentum_buffer" not in state:
@@ -131,7 +133,7 @@ class SGD(Optimizer):
             else:
                 buf = state["momentum_buffer"]
                 buf *= momentum
-                buf += (1 - group["dampening"]) * g
+                buf += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
             g = g + momentum * buf if group["nesterov"] else buf
         p.data -= lr * g
 
