@@ -96,16 +96,28 @@ def max_pool2d_numpy(x, g):
     y = np.full((g.planes, g.OH, g.OW), -np.inf, x.dtype)
     argmax = np.empty(y.shape, np.int32)
     argmax[...] = first_inside_index(g)
-    candidate = np.empty_like(y)
+    candidate, larger = np.empty_like(y), np.empty(y.shape, bool)
     for i in range(g.KH):
         for j in range(g.KW):
             # One copy of the strided window into a contiguous array: NumPy runs the
             # element-wise steps below many times faster on it than on the window itself.
             np.copyto(candidate, window(padded, i, j, g))
-            better = (candidate > y) | (np.isnan(candidate) & ~np.isnan(y))
-            np.maximum(y, candidate, out=y)
-            argmax += better * (tap_index(i, j, g) - argmax)  # where(better, tap, argmax)
+            np.greater(candidate, y, out=larger)
+            argmax += larger * (tap_index(i, j, g) - argmax)  # where(larger, tap, argmax)
+            np.maximum(y, candidate, out=y)  # NaN wins here; its argmax is set below
+    nan_windows = np.isnan(y)
+    if nan_windows.any():
+        point_argmax_at_first_nan(padded, nan_windows, argmax, g)
     return y, argmax
+
+
+def point_argmax_at_first_nan(padded, nan_windows, argmax, g):
+    """For each window holding a NaN, argmax = the first NaN tap (row-major), as the kernel
+    does: the taps are visited last to first, so the first NaN writes last."""
+    for i in reversed(range(g.KH)):
+        for j in reversed(range(g.KW)):
+            is_nan = np.isnan(window(padded, i, j, g)) & nan_windows
+            np.copyto(argmax, tap_index(i, j, g), where=is_nan)
 
 
 def max_pool2d_backward_numpy(gy, argmax, g):
