@@ -80,12 +80,12 @@ class BatchNorm(Function):
         if kernel_backend(gy) != "numpy":
             dx = run_channelwise("batch_norm_backward_input", gy, self.x, self.mean,
                                  self.inv_std, self.weight, mean_gy, mean_gy_xhat)
-        else:  # the same, grouped per channel: dx = a·gy + b·(x − μ) + c
-            a = self.weight * self.inv_std
-            b, c = -a * self.inv_std * mean_gy_xhat, -a * mean_gy
-            dx = (self.x - self.mean[:, None]) * b[:, None]
-            dx += gy * a[:, None]
-            dx += c[:, None]
+        else:  # the same, built in one buffer: x − μ, ·(−mgx/σ), + gy, − mean gy, ·γ/σ
+            dx = self.x - self.mean[:, None]
+            dx *= (-self.inv_std * mean_gy_xhat)[:, None]
+            dx += gy
+            dx -= mean_gy[:, None]
+            dx *= (self.weight * self.inv_std)[:, None]
         return dx.reshape(self.shape)
 
 
