@@ -5,12 +5,15 @@
     python benchmarks/bench_ops.py --device cpu --only conv2d --repeats 9
 
 For every case the script times minifaceattr and PyTorch (when installed) on the same arrays,
-alternating the two run after run so that both see the same machine load. It reports the
-median of the repeats, the fastest run, and the ratios ours / PyTorch of the medians and of
-the fastest runs (on a shared, busy machine the fastest run is the better estimate of what
-the code can do). On a GPU each timed run ends with a device synchronisation. Memory-bound
-operators also report their achieved bandwidth, the bytes they must move divided by the
-median time, next to the bandwidth of a plain device-to-device copy measured in the same run.
+alternating the two so that both see the same machine load (each timed run after an untimed
+one of the same framework, so that the other's idle-spinning threads are not counted; the two
+still share one process, so bench_train_step.py, which gives each its own, is the better
+whole-model comparison). It reports the median of the repeats, the fastest run, and the ratios
+ours / PyTorch of the medians and of the fastest runs (on a shared, busy machine the fastest
+run is the better estimate of what the code can do). On a GPU each timed run ends with a
+device synchronisation. Memory-bound operators also report their achieved bandwidth, the bytes
+they must move divided by the median time, next to the bandwidth of a plain device-to-device
+copy measured in the same run.
 Totals weight each shape by how many times ResNet18 runs it. Results, with the device and the
 date, go to benchmarks/results/ops-<device>-<date>.{md,json}.
 
@@ -245,7 +248,12 @@ def time_once(fn, ctx):
 
 
 def time_pair(case, ctx, repeats):
-    """Seconds of each run of ours and theirs, alternated, after one warm-up run of each."""
+    """Seconds of each run of ours and theirs, alternated, after one warm-up run of each.
+
+    Every timed run follows an untimed run of the same function: right after a NumPy (BLAS)
+    call, OpenBLAS's worker threads keep spinning on the cores for a while, and so do
+    PyTorch's after its own; a run timed straight after the other framework's measured
+    both (a PyTorch convolution took twice as long right after a NumPy GEMM)."""
     runs = {"ours": case.ours, "theirs": case.theirs}
     runs = {k: f for k, f in runs.items() if f is not None}
     times = {k: [] for k in runs}
@@ -253,6 +261,7 @@ def time_pair(case, ctx, repeats):
         fn()                                   # warm-up: kernel compilation, allocator pools
     for _ in range(repeats):
         for k, fn in runs.items():
+            fn()                               # settles the other framework's threads
             times[k].append(time_once(fn, ctx))
     return times
 
