@@ -58,7 +58,6 @@ import minifaceattr as mfa
 import minifaceattr.functional as F
 from minifaceattr.functional.conv import (ConvGeometry, col2im_kernel, col2im_numpy,
                                           im2col_kernel, im2col_numpy, output_size)
-from minifaceattr.gradcheck import GradcheckError
 from minifaceattr.kernels import kernel_source
 
 

@@ -127,6 +127,20 @@ class NotYet(Exception):
     """Raised by a check: the answer is not right yet. The message is the hint."""
 
 
+def gradcheck_answer(fn, inputs, setting="", hint=""):
+    """``mfa.gradcheck(fn, inputs)`` for a code exercise: a wrong derivative, or a backward
+    that fails on the shapes (ValueError), becomes ``NotYet`` naming ``setting`` (e.g.
+    "with x of shape (2, 3)") and ending with ``hint``."""
+    import minifaceattr as mfa
+    where = f"{setting}: " if setting else ""
+    try:
+        mfa.gradcheck(fn, inputs)
+    except mfa.GradcheckError as e:
+        raise NotYet(f"{where}{e}" + (f". {hint}" if hint else "")) from None
+    except ValueError as e:
+        raise NotYet(f"{where}your backward failed: {e}") from None
+
+
 @dataclass
 class Exercise:
     """One exercise at the end of a lesson; made with the ``@exercise`` decorator."""
