@@ -144,10 +144,7 @@ def draw_error_curves(epsilons, errors):
     ax.set_title(f"Central difference of x*sigmoid(x) at x = {X0}")
     ax.legend(loc="lower left")
     fig.tight_layout()
-    path = course.output_path("02_finite_difference_error.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print("figure written:", course.shown_path(path))
+    course.save_figure(fig, "02_finite_difference_error.png")
 
 
 def numerical_gradient(loss, x, eps=1e-6):

@@ -258,10 +258,7 @@ def draw_regression_losses(d):
     ax_loss.legend()
     fig.suptitle(f"Regression losses; Smooth Huber (HMTNet, delta = {DELTA}) jumps at |d| = delta")
     fig.tight_layout()
-    path = course.output_path("09_regression_losses.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print("figure written:", course.shown_path(path))
+    course.save_figure(fig, "09_regression_losses.png")
 
 
 def errors_away_from_kinks(rng, shape):

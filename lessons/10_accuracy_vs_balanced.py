@@ -265,9 +265,7 @@ def section_6_figure(rates, labels, thresholds):
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("score")
     axes[0].legend(fontsize=8, loc="lower left")
-    path = course.output_path("10_accuracy_vs_balanced.png")
-    fig.savefig(path, dpi=110)
-    print("figure written:", course.shown_path(path))
+    course.save_figure(fig, "10_accuracy_vs_balanced.png")
     course.say("""
         Left: the majority rule's accuracy climbs towards 1 as attributes get rarer, and on
         those rarer than about 15 % it is above the classifier's. Right: under balanced accuracy it sits at 0.5, and the accuracy-tuned

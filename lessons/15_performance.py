@@ -333,10 +333,7 @@ def draw_roofline(peak, bandwidth, intensity, achieved):
     ax.set_title("Roofline of this CPU (measured P and B)")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path = course.output_path("15_roofline.png")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print("figure written:", course.shown_path(path))
+    course.save_figure(fig, "15_roofline.png")
 
 
 # --- 5. the GPU ------------------------------------------------------------------------------

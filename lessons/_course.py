@@ -112,6 +112,16 @@ def output_path(name):
     return folder / name
 
 
+def save_figure(fig, name, dpi=120):
+    """Write ``fig`` to ``output_path(name)``, close it, and say where it went."""
+    import matplotlib.pyplot as plt
+    path = output_path(name)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    print("figure written:", shown_path(path))
+    return path
+
+
 def shown_path(path):
     """``path`` as a student would type it: relative to where they are, when that is shorter."""
     try:
