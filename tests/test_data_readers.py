@@ -187,6 +187,10 @@ def test_lfwa_mat_index_out_of_range(tmp_path):
                                                         "indices_img_test": np.array([[5.0]])})
     with pytest.raises(DatasetFormatError, match="indices_train_test.mat: index 0 .*1-based"):
         LFWA(root, "train")
+    with pytest.raises(DatasetFormatError, match="index 0 .*1-based"):   # seen from test too
+        LFWA(root, "test")
+    write_mat(root / "indices_train_test.mat", arrays={"indices_img_train": np.array([[2.0, 1.0]]),
+                                                        "indices_img_test": np.array([[5.0]])})
     with pytest.raises(DatasetFormatError, match="index 5 is not a row number from 1 to 4"):
         LFWA(root, "test")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .attributes import ATTRIBUTES
-from .files import (DatasetFormatError, LabelledImages, check_images_exist, find_file,
+from .files import (DatasetFormatError, LabelledImages, check_images_exist, check_names, find_file,
                     read_lines, read_rows, sign_table)
 
 PARTITIONS = {"train": 0, "valid": 1, "test": 2}
@@ -46,14 +46,14 @@ def read_attribute_file(path):
 
 
 def read_partition_file(path):
-    """``list_eval_partition.txt`` -> {file name: 0, 1 or 2}."""
-    partition = {}
-    for line, fields in read_rows(path):
+    """``list_eval_partition.txt`` -> {file name: 0, 1 or 2}; an image listed twice is refused."""
+    rows = read_rows(path)
+    for line, fields in rows:
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
             raise DatasetFormatError(path, f"expected 'name 0|1|2', found {' '.join(fields)!r}",
                                      line)
-        partition[fields[0]] = int(fields[1])
-    return partition
+    check_names(path, [fields[0] for _, fields in rows], [line for line, _ in rows])
+    return {fields[0]: int(fields[1]) for _, fields in rows}
 
 
 class CelebA(LabelledImages):
@@ -80,6 +80,9 @@ class CelebA(LabelledImages):
                                          f"partition ({len(absent)} images have none)")
             keep = np.array([partition[name] == PARTITIONS[split] for name in files], bool)
             files, labels = [f for f, k in zip(files, keep) if k], labels[keep]
+            if not files:
+                raise DatasetFormatError(part_path, f"no image of {attr_path.name} is in the "
+                                         f"{split} partition ({PARTITIONS[split]})")
         self.root, self.split = root, split
         self.files, self.labels = files, labels
         self.image_dir = root / image_dir

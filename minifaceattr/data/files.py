@@ -5,7 +5,9 @@ starts with the file and, for text files, the line: ``list_attr_celeba.txt, line
 values after the file name, found 39``. Text files may have CRLF line ends, a UTF-8 byte-order
 mark, tabs, repeated or trailing spaces and blank lines.
 """
+import io
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -36,9 +38,24 @@ def find_file(root, name, subdirs=()):
 
 def read_lines(path):
     """The non-blank lines of a text file as (line number, text without surrounding spaces).
-    Text mode turns CRLF into LF; a UTF-8 byte-order mark is dropped."""
-    with open(path, encoding="utf-8-sig") as f:
-        return [(k, line.strip()) for k, line in enumerate(f, start=1) if line.strip()]
+    CRLF and CR become LF; a UTF-8 byte-order mark is dropped. A file that is not UTF-8 text
+    (UTF-16, Latin-1, binary) raises DatasetFormatError naming the file and the line."""
+    text = decode_text(path, Path(path).read_bytes())
+    lines = io.StringIO(text, newline=None)          # universal newlines, as text-mode open
+    return [(k, line.strip()) for k, line in enumerate(lines, start=1) if line.strip()]
+
+
+def decode_text(path, raw):
+    """``raw`` bytes as UTF-8 text, or DatasetFormatError saying what the file is instead."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw:
+        raise DatasetFormatError(path, "the file is UTF-16 text or binary (it holds NUL bytes); "
+                                 "save it as UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise DatasetFormatError(path, f"not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
+                                 f"{error.start}); save the file as UTF-8", line) from None
 
 
 def read_rows(path):
@@ -60,13 +77,15 @@ def sign_table(path, lines, names):
     with warnings.catch_warnings():
         warnings.simplefilter("error")         # NumPy warns (not raises) on a bad token
         try:
-            values = np.fromstring(joined, dtype=np.int8, sep=" ")
+            values = np.fromstring(joined, dtype=np.int64, sep=" ")   # exact: 255 stays 255
         except (ValueError, DeprecationWarning):
-            values = np.zeros(0, np.int8)
+            values = np.zeros(0, np.int64)
     if values.size == len(lines) * (K + 1):
         table = values.reshape(len(lines), K + 1)
         if (table[:, K] == 7).all() and (np.abs(table[:, :K]) == 1).all():
-            return [pair[0] for pair in pairs], (table[:, :K] == 1).astype(np.int64)
+            files = [pair[0] for pair in pairs]
+            check_names(path, files, [line for line, _ in lines])
+            return files, (table[:, :K] == 1).astype(np.int64)
     check_sign_rows(path, lines, names)
     raise DatasetFormatError(path, "could not parse the values (but found no bad line)")
 
@@ -83,6 +102,24 @@ def check_sign_rows(path, lines, names):
                 raise DatasetFormatError(path, f"value {value!r} for {name} is not 1 or -1", line)
 
 
+def check_names(path, names, lines=None):
+    """Raise DatasetFormatError at the first image name in ``names`` (listed in ``path``, on
+    ``lines``) that is absolute, climbs out of the image folder with "..", or is listed twice.
+    Without line numbers the error counts images from 1."""
+    first = {}
+    for k, name in enumerate(names):
+        line = lines[k] if lines is not None else None
+        where = "" if lines is not None else f"image {k + 1}: "
+        parts = name.replace("\\", "/").split("/")
+        if not name or parts[0] == "" or re.match(r"[A-Za-z]:", name) or ".." in parts:
+            raise DatasetFormatError(path, f"{where}image name {name!r} is absolute or leaves the "
+                                     "image folder (\"..\"); names must be relative to it", line)
+        if name in first:
+            was = f"line {first[name]}" if lines is not None else f"image {first[name]}"
+            raise DatasetFormatError(path, f"{where}{name} is listed twice (first on {was})", line)
+        first[name] = line if lines is not None else k + 1
+
+
 def load_rgb(path):
     """An image file as an (H, W, 3) uint8 RGB array; grayscale, palette and RGBA images are
     converted. A missing, unreadable or truncated file raises DatasetFormatError."""
@@ -92,7 +129,8 @@ def load_rgb(path):
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise DatasetFormatError(path, "image not found") from None
-    except (OSError, ValueError, SyntaxError) as error:   # PIL's ways of saying "corrupt"
+    except (OSError, ValueError, SyntaxError,               # PIL's ways of saying "corrupt"
+            Image.DecompressionBombError) as error:        # a header claiming huge sizes
         raise DatasetFormatError(path, f"cannot decode the image ({error})") from None
 
 

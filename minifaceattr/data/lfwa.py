@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .attributes import ATTRIBUTES
-from .files import (DatasetFormatError, LabelledImages, check_images_exist, read_lines,
+from .files import (DatasetFormatError, LabelledImages, check_images_exist, check_names, read_lines,
                     read_rows, sign_table)
 
 SPLITS = ("train", "test", "all")
@@ -54,9 +54,25 @@ def _h5py():
     return h5py
 
 
-def _mat_strings(f, dataset):
-    """A MATLAB cell array of strings stored in HDF5: each cell a reference to uint16 chars."""
-    return ["".join(map(chr, np.asarray(f[ref]).ravel())) for ref in np.asarray(dataset).ravel()]
+def _mat_strings(f, key, path):
+    """A MATLAB cell array of strings stored in HDF5: each cell a reference to uint16 chars.
+    Anything else (numbers where the cells should be) raises DatasetFormatError."""
+    h5py = _h5py()
+    dataset = f[key]
+    if not isinstance(dataset, h5py.Dataset) or h5py.check_dtype(ref=dataset.dtype) is None:
+        raise DatasetFormatError(path, f"{key} must be a cell array of strings (references to "
+                                 f"characters), found {getattr(dataset, 'dtype', 'a group')}")
+    strings = []
+    for k, ref in enumerate(np.asarray(dataset).ravel()):
+        chars = f[ref] if ref else None
+        if not isinstance(chars, h5py.Dataset) or chars.dtype.kind not in "ui":
+            raise DatasetFormatError(path, f"{key}, cell {k + 1}: expected a string (characters), "
+                                     f"found {getattr(chars, 'dtype', 'nothing')}")
+        codes = np.asarray(chars).ravel()
+        if codes.size and not (0 <= codes.min() and codes.max() < 0x110000):
+            raise DatasetFormatError(path, f"{key}, cell {k + 1}: character codes out of range")
+        strings.append("".join(map(chr, codes.tolist())))
+    return strings
 
 
 def read_mat_attributes(path):
@@ -67,12 +83,16 @@ def read_mat_attributes(path):
             missing = [k for k in ("name", "label", "AttrName") if k not in f]
             if missing:
                 raise DatasetFormatError(path, f"missing variables {missing}")
-            names, attr = _mat_strings(f, f["name"]), _mat_strings(f, f["AttrName"])
+            names, attr = _mat_strings(f, "name", path), _mat_strings(f, "AttrName", path)
             label = np.asarray(f["label"])
     except OSError as error:
         raise DatasetFormatError(path, f"not a readable MATLAB v7.3 (HDF5) file ({error})"
                                  ) from None
     K = len(ATTRIBUTES)
+    if label.shape == (K, K) and len(names) == K:
+        raise DatasetFormatError(path, f"label is {K} x {K} for {K} images, so which axis holds "
+                                 "the images is ambiguous; use the plain-text layout "
+                                 "(lfw_att_40.txt) for a set of exactly 40 images")
     if label.shape == (K, len(names)):        # MATLAB's N x 40, stored as 40 x N in HDF5
         label = label.T
     elif label.shape != (len(names), K):
@@ -85,11 +105,14 @@ def read_mat_attributes(path):
         raise DatasetFormatError(path, f"labels must be all 0/1 or all +-1; image {row + 1} "
                                  f"({names[row]}) has {sorted(set(label[row].tolist()))}")
     labels = (label > 0).astype(np.int64)[:, column_order(attr, path)]
-    return [n.replace("\\", "/") for n in names], labels
+    names = [n.replace("\\", "/") for n in names]
+    check_names(path, names)
+    return names, labels
 
 
 def read_mat_indices(path, split, count):
-    """0-based row indices of ``split`` from ``indices_train_test.mat`` (stored 1-based)."""
+    """0-based row indices of ``split`` from ``indices_train_test.mat`` (stored 1-based), and
+    None for the line numbers (a .mat file has none)."""
     h5py = _h5py()
     if not Path(path).exists():
         raise FileNotFoundError(f"LFWA split file not found: {path}")
@@ -102,17 +125,43 @@ def read_mat_indices(path, split, count):
     except OSError as error:
         raise DatasetFormatError(path, f"not a readable MATLAB v7.3 (HDF5) file ({error})"
                                  ) from None
-    return one_based_to_indices(raw, count, path)
+    return one_based_to_indices(raw, count, path), None
 
 
 def one_based_to_indices(raw, count, path, line=None):
     """1-based row numbers (ints or whole floats) -> 0-based indices, each checked."""
-    raw = np.asarray(raw, dtype=np.float64)
+    try:
+        raw = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetFormatError(path, "the indices are not numbers", line) from None
+    if (raw == 0).any():
+        raise DatasetFormatError(path, f"index 0 is not a row number from 1 to {count}: the "
+                                 "indices must be 1-based (MATLAB's); 0-based indices would "
+                                 "shift every row by one", line)
     bad = (raw != np.round(raw)) | (raw < 1) | (raw > count)
     if bad.any():
         raise DatasetFormatError(path, f"index {raw[bad][0]:g} is not a row number from 1 to "
                                  f"{count} (indices are 1-based)", line)
     return raw.astype(np.int64) - 1
+
+
+def check_splits(splits):
+    """Refuse index sets that contradict each other. ``splits``: {split: (path, 0-based
+    indices, line of each index or None)}. Each split must list some rows, none twice, and
+    no row may be in two splits."""
+    seen = {}
+    for split, (path, rows, lines) in splits.items():
+        if rows.size == 0:
+            raise DatasetFormatError(path, f"the {split} split lists no images")
+        for k, row in enumerate(rows.tolist()):
+            line = None if lines is None else int(lines[k])
+            if row in seen:
+                other, other_path, other_line = seen[row]
+                was = f"{other_path.name}" + (f", line {other_line}" if other_line else "")
+                what = "twice" if other == split else f"in both {other} and {split}"
+                raise DatasetFormatError(path, f"row {row + 1} is listed {what} (also in {was})",
+                                         line)
+            seen[row] = (split, Path(path), line)
 
 
 def read_text_attributes(path):
@@ -123,11 +172,14 @@ def read_text_attributes(path):
     if len(first) == len(ATTRIBUTES) and not first[1].lstrip("-").isdigit():   # a header
         names, order, lines = first, column_order(first, path), lines[1:]
     files, labels = sign_table(path, lines, names)
-    return [name.replace("\\", "/") for name in files], labels[:, order]
+    files = [name.replace("\\", "/") for name in files]
+    check_names(path, files, [line for line, _ in lines])
+    return files, labels[:, order]
 
 
 def read_text_indices(path, count):
-    indices = []
+    """0-based row indices from a text list of 1-based row numbers, and each one's line."""
+    indices, lines = [], []
     for line, fields in read_rows(path):
         try:
             values = [float(v) for v in fields]
@@ -135,7 +187,37 @@ def read_text_indices(path, count):
             raise DatasetFormatError(path, f"expected row numbers, found {' '.join(fields)!r}",
                                      line) from None
         indices.append(one_based_to_indices(values, count, path, line))
-    return np.concatenate(indices) if indices else np.zeros(0, np.int64)
+        lines += [line] * len(values)
+    return (np.concatenate(indices) if indices else np.zeros(0, np.int64)), np.array(lines, int)
+
+
+def read_split_rows(root, split, format, count):
+    """The rows of ``split``, after checking it against the other split (when its file is
+    there): no repeats, no overlap, no 0-based file."""
+    splits = {}
+    for name in ("train", "test"):
+        if format == "mat":
+            path = root / "indices_train_test.mat"
+            if name != split and not _has_variable(path, f"indices_img_{name}"):
+                continue
+            splits[name] = (path, *read_mat_indices(path, name, count))
+        else:
+            path = root / f"indices_img_{name}.txt"
+            if name != split and not path.exists():
+                continue
+            if not path.exists():
+                raise FileNotFoundError(f"LFWA split file not found: {path}")
+            splits[name] = (path, *read_text_indices(path, count))
+    check_splits(splits)
+    return splits[split][1]
+
+
+def _has_variable(path, key):
+    try:
+        with _h5py().File(path, "r") as f:
+            return key in f
+    except OSError:
+        return False
 
 
 class LFWA(LabelledImages):
@@ -164,10 +246,8 @@ class LFWA(LabelledImages):
             raise ValueError(f"format must be 'auto', 'mat' or 'text', not {format!r}")
         if split == "all":
             rows = np.arange(len(files))
-        elif format == "mat":
-            rows = read_mat_indices(root / "indices_train_test.mat", split, len(files))
         else:
-            rows = read_text_indices(root / f"indices_img_{split}.txt", len(files))
+            rows = read_split_rows(root, split, format, len(files))
         self.root, self.split = root, split
         self.files = [files[r] for r in rows]
         self.labels = labels[rows]

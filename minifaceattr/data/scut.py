@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import DatasetFormatError, LabelledImages, check_images_exist, read_rows
+from .files import DatasetFormatError, LabelledImages, check_images_exist, check_names, read_rows
 
 RACES = ("asian", "caucasian")      # race 0, 1: the file name's first letter, A or C
 GENDERS = ("female", "male")        # gender 0, 1: the second letter, F or M
@@ -40,7 +40,7 @@ def list_path(root, split, fold=None):
 
 def read_score_list(path):
     """A list file -> (image names, scores float32, races int64, genders int64)."""
-    names, scores = [], []
+    names, scores, lines = [], [], []
     for line, fields in read_rows(path):
         if len(fields) != 2:
             raise DatasetFormatError(path, f"expected 'image score', found {' '.join(fields)!r}",
@@ -57,6 +57,10 @@ def read_score_list(path):
                                      f"CF or CM (race and gender)", line)
         names.append(name)
         scores.append(score)
+        lines.append(line)
+    if not names:
+        raise DatasetFormatError(path, "the list is empty: expected lines 'image score'")
+    check_names(path, names, lines)
     races = np.array([name[0] == "C" for name in names], np.int64)
     genders = np.array([name[1] == "M" for name in names], np.int64)
     return names, np.array(scores, np.float32), races, genders
