@@ -18,8 +18,13 @@ before PyTorch 1.6) are one stream of pickles followed by the storages' bytes; t
 read with the same restrictions.
 """
 import io
+import math
+import os
 import pickle
+import pickletools
+import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 
 import numpy as np
@@ -35,11 +40,13 @@ STORAGE_DTYPES = {
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """The file asks to import something that a file of tensors never needs."""
+    """The file asks for something that a file of tensors never needs."""
 
 
 class StorageType:
-    """Stands for ``torch.FloatStorage`` and friends: the element type of a storage."""
+    """Stands for ``torch.FloatStorage`` and friends: the element type of a storage. Each file
+    gets its own (``RestrictedUnpickler.find_class``), and none can be changed by a pickle."""
+    __slots__ = ("name", "dtype")
 
     def __init__(self, name):
         self.name, self.dtype = name, np.dtype(STORAGE_DTYPES[name])
@@ -59,6 +66,14 @@ class TensorRef:
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
     """Our stand-in for ``torch._utils._rebuild_tensor_v2`` (and the older ``_rebuild_tensor``):
     the extra arguments (requires_grad, backward hooks, metadata) do not matter for weights."""
+    layout = (storage_offset, *size, *stride)
+    if not (isinstance(storage, tuple) and len(storage) == 2
+            and isinstance(storage[0], np.ndarray) and isinstance(size, (tuple, list))
+            and isinstance(stride, (tuple, list))
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in layout)):
+        raise UnsafePickleError("a tensor must be rebuilt from a storage, an integer offset and "
+                                f"integer sizes and strides; got {storage!r:.80}, "
+                                f"{storage_offset!r:.40}, {size!r:.80}, {stride!r:.80}")
     return TensorRef(storage, storage_offset, size, stride)
 
 
@@ -67,37 +82,98 @@ def _rebuild_parameter(data, requires_grad=None, backward_hooks=None, *_ignored)
     return data
 
 
-SAFE_GLOBALS = {
+# The names a tensor file may use; the ("torch", "<Type>Storage") ones come fresh per file.
+SAFE_FUNCTIONS = {
     ("collections", "OrderedDict"): OrderedDict,
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    **{("torch", name): StorageType(name) for name in STORAGE_DTYPES},
+}
+
+# The opcodes torch.save writes (protocol 2; 4 with pickle_protocol=4): numbers, strings,
+# tuples, lists, dicts, the memo, globals, calls, persistent ids, and BUILD (a state dict's
+# _metadata). Everything else (INST, OBJ, NEWOBJ, EXT*, out-of-band buffers, ...) is refused.
+SAFE_OPCODES = {
+    "PROTO", "FRAME", "STOP", "MARK", "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GET",
+    "BINGET", "LONG_BINGET", "NONE", "NEWTRUE", "NEWFALSE", "BININT", "BININT1", "BININT2",
+    "LONG1", "BINFLOAT", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "BINSTRING",
+    "SHORT_BINSTRING", "BINBYTES", "SHORT_BINBYTES", "EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2",
+    "TUPLE3", "EMPTY_LIST", "APPEND", "APPENDS", "EMPTY_DICT", "SETITEM", "SETITEMS", "GLOBAL",
+    "STACK_GLOBAL", "REDUCE", "BUILD", "BINPERSID",
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only ``SAFE_GLOBALS``; storages come from ``load_storage``."""
+def _refuse_opcode(code):
+    name = next((op.name for op in pickletools.opcodes if op.code.encode("latin-1") == code),
+                f"0x{code[0]:02x}")
+
+    def refuse(unpickler):
+        raise UnsafePickleError(f"{unpickler.source}: refusing pickle opcode {name}: a file of "
+                                "tensors never needs it")
+    return refuse
+
+
+def _dispatch_table():
+    """pickle's pure-Python dispatch table, keeping only SAFE_OPCODES."""
+    table = {}
+    for code in range(256):
+        op = next((o for o in pickletools.opcodes if ord(o.code) == code), None)
+        if op is not None and op.name in SAFE_OPCODES:
+            table[code] = pickle._Unpickler.dispatch[code]
+        else:
+            table[code] = _refuse_opcode(bytes([code]))
+    return table
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """An unpickler (pickle's pure-Python one, so that each opcode can be checked) that
+    runs only SAFE_OPCODES, resolves only SAFE_FUNCTIONS and storage types (fresh objects for
+    each file), calls only those functions, and applies BUILD only to its own OrderedDicts.
+    Storages come from ``load_storage``."""
+
+    dispatch = _dispatch_table()
 
     def __init__(self, file, source, load_storage=None):
         super().__init__(file)
         self.source, self.load_storage = source, load_storage
+        self.storage_types = {name: StorageType(name) for name in STORAGE_DTYPES}
 
     def find_class(self, module, name):
-        if (module, name) not in SAFE_GLOBALS:
+        if module == "torch" and name in self.storage_types:
+            return self.storage_types[name]
+        if (module, name) not in SAFE_FUNCTIONS:
             raise UnsafePickleError(
                 f"{self.source}: refusing to load '{module}.{name}': only tensor data "
                 f"(torch._utils._rebuild_tensor_v2, storages, OrderedDict) is allowed. A file that "
                 f"names other classes or functions could run code; do not load it with torch.load either "
                 f"unless you trust where it came from")
-        return SAFE_GLOBALS[module, name]
+        return SAFE_FUNCTIONS[module, name]
+
+    def load_reduce(self):
+        func = self.stack[-2]
+        if func not in SAFE_FUNCTIONS.values():
+            raise UnsafePickleError(f"{self.source}: refusing to call {func!r:.80}: only "
+                                    "OrderedDict and the tensor rebuild functions may be called")
+        super().load_reduce()
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def load_build(self):
+        """BUILD sets an object's attributes; torch uses it for a state dict's ``_metadata``,
+        which weights do not need: it is dropped, and allowed on nothing else."""
+        state = self.stack.pop()
+        if type(self.stack[-1]) is not OrderedDict:
+            raise UnsafePickleError(f"{self.source}: refusing to set attributes of "
+                                    f"{self.stack[-1]!r:.80}: only an OrderedDict's may be set")
+        del state
+    dispatch[pickle.BUILD[0]] = load_build
 
     def persistent_load(self, pid):
         ok = (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
-              and isinstance(pid[1], StorageType) and isinstance(pid[2], str))
+              and isinstance(pid[1], StorageType) and isinstance(pid[2], str)
+              and isinstance(pid[4], int) and pid[4] >= 0)
         if not ok or self.load_storage is None:
             raise UnsafePickleError(f"{self.source}: unexpected persistent id {pid!r:.200}")
-        storage = self.load_storage(pid[1], pid[2], int(pid[4]))
+        storage = self.load_storage(pid[1], pid[2], pid[4])
         view = pid[5] if len(pid) > 5 else None
         if view is not None:  # pre-1.6 storage view: (view key, offset, size)
             (array, type_name), (_, offset, size) = storage, view
@@ -114,17 +190,25 @@ def read_pth(path):
     """The object stored in a ``torch.save`` file, with every tensor as a NumPy array.
 
     Only dicts, lists, numbers, strings and tensors are allowed (``UnsafePickleError``
-    otherwise). bfloat16 tensors come back as float32.
+    otherwise). bfloat16 tensors come back as float32. A damaged file raises ValueError
+    naming it.
     """
-    if zipfile.is_zipfile(path):
-        return _read_zip(path)
-    with open(path, "rb") as f:
-        head = f.read(2)
-        f.seek(0)
-        if head[:1] != b"\x80":
-            raise ValueError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle stream; "
-                             "tar-format files from before PyTorch 0.4 are not supported)")
-        return _read_legacy(f, path)
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        with open(path, "rb") as f:
+            head = f.read(2)
+            f.seek(0)
+            if head[:1] != b"\x80":
+                raise ValueError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle "
+                                 "stream; tar-format files from before PyTorch 0.4 are not supported)")
+            return _read_legacy(f, path)
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, zlib.error,
+            TypeError, KeyError, IndexError, AttributeError, RecursionError, UnicodeError) as e:
+        raise ValueError(f"{path}: damaged or not a PyTorch file ({type(e).__name__}: "
+                         f"{str(e)[:200]})") from None
 
 
 def _read_zip(path):
@@ -165,16 +249,25 @@ def _read_legacy(f, path):
         raise ValueError(f"{path}: a pickle, but not a PyTorch file (wrong magic number)")
     _restricted_load(f, path)  # protocol version
     info = _restricted_load(f, path)
+    if not isinstance(info, dict):
+        raise ValueError(f"{path}: the third pickle of a legacy PyTorch file must be a dict of "
+                         f"system info, found {type(info).__name__}")
     order = "<" if info.get("little_endian", True) else ">"
     storages = {}
+    file_size = os.fstat(f.fileno()).st_size
 
     def make_storage(storage_type, key, numel):
         if key not in storages:
+            if numel * storage_type.dtype.itemsize > file_size:
+                raise ValueError(f"{path}: storage {key!r} claims {numel} elements, more than "
+                                 f"the file's {file_size} bytes hold")
             storages[key] = (np.zeros(numel, dtype=storage_type.dtype.newbyteorder(order)), storage_type.name)
         return storages[key]
 
     obj = _restricted_load(f, path, make_storage)
     for key in _restricted_load(f, path):
+        if key not in storages:
+            raise ValueError(f"{path}: the file lists storage {key!r:.40}, which no tensor uses")
         array, _ = storages[key]
         count = int.from_bytes(f.read(8), "little" if order == "<" else "big")
         raw = f.read(count * array.itemsize)
@@ -210,6 +303,10 @@ def _tensor_array(ref, path):
         if last >= storage.size:
             raise ValueError(f"{path}: tensor of size {size} reaches element {last} of a storage "
                              f"with {storage.size}")
+        if math.prod(size) > storage.size:      # a stride-0 view: refuse to blow it up
+            raise ValueError(f"{path}: tensor of size {size} has {math.prod(size)} elements, "
+                             f"more than its storage's {storage.size} (save expanded tensors "
+                             "with .contiguous())")
         strides = tuple(s * storage.itemsize for s in stride)
         array = np.lib.stride_tricks.as_strided(storage[offset:], size, strides).copy()
     array = array.astype(array.dtype.newbyteorder("="), copy=False)
