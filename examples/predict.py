@@ -28,12 +28,19 @@ from minifaceattr.serialization.checkpoint import model_state_of, read_checkpoin
 def load_model(path):
     """The MGG-Net saved in checkpoint ``path`` and the settings it was trained with."""
     header, arrays = read_checkpoint(path)
-    settings = header["meta"].get("meta", {})
+    settings = header["meta"].get("meta")
+    settings = settings if isinstance(settings, dict) else {}
     if settings.get("model") != "MGGNet":
         raise ValueError(f"{path}: not an MGG-Net checkpoint from train_lfwa.py "
                          f"(its settings say model={settings.get('model')!r})")
+    missing = [k for k in ("variant", "backbone", "width", "image_size") if k not in settings]
+    if missing:
+        raise ValueError(f"{path}: the checkpoint does not record the model's {', '.join(missing)}")
     model = MGGNet(variant=settings["variant"], backbone=settings["backbone"], width=settings["width"])
-    model.load_state_dict(model_state_of(arrays))
+    try:
+        model.load_state_dict(model_state_of(arrays))
+    except RuntimeError as e:
+        raise ValueError(f"{path}: {e}") from e
     model.eval()
     return model, settings
 
@@ -76,4 +83,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:     # a user's mistake: one sentence
+        sys.exit(f"error: {error}")

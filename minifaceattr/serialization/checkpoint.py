@@ -16,6 +16,8 @@ entry, so nested settings (optimiser groups, scheduler and RNG state) survive ex
 """
 import json
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -47,19 +49,62 @@ def save_checkpoint(path, model, optimizer=None, **meta):
 
 
 def read_checkpoint(path):
-    """``(header, arrays)`` of a checkpoint file, read without unpickling anything."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read as a checkpoint (.npz): {e}") from e
+    """``(header, arrays)`` of a checkpoint file, read without unpickling anything. A file
+    that is truncated, empty, damaged or not a checkpoint raises ValueError naming it."""
+    arrays = read_npz(path, "a checkpoint")
     if HEADER not in arrays:
         raise ValueError(f"{path}: an .npz file, but not a minifaceattr checkpoint (no {HEADER} entry)")
-    header = json.loads(str(arrays.pop(HEADER)))
-    if header.get("format") != FORMAT or header.get("version", 0) > VERSION:
-        raise ValueError(f"{path}: unknown checkpoint format {header.get('format')!r} "
-                         f"version {header.get('version')!r}")
+    try:
+        header = json.loads(str(arrays.pop(HEADER)))
+    except ValueError as e:
+        raise ValueError(f"{path}: the checkpoint's header is damaged (not JSON: {e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT \
+            or not isinstance(header.get("version"), int) or header["version"] > VERSION:
+        found = header if not isinstance(header, dict) else header.get("format")
+        version = header.get("version") if isinstance(header, dict) else None
+        raise ValueError(f"{path}: unknown checkpoint format {found!r:.60} version {version!r:.20}")
+    check_header(path, header, arrays)
     return header, arrays
+
+
+def read_npz(path, what):
+    """``{name: array}`` of an ``.npz``, read with ``allow_pickle=False``; a truncated, empty
+    or damaged file raises ValueError naming it and ``what`` it was read as."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        problem = str(e) or type(e).__name__
+        if isinstance(e, (EOFError, zipfile.BadZipFile, zlib.error)) or (
+                os.path.isfile(path) and os.path.getsize(path) == 0):
+            problem = f"the file is truncated or damaged ({problem})"
+        raise ValueError(f"{path}: cannot read as {what} (.npz): {problem}") from e
+
+
+def check_header(path, header, arrays):
+    """Raise ValueError naming ``path`` when the header lacks a part, or points at an array
+    that the file does not hold."""
+    kinds = {"architecture": str, "meta": dict, "optimizer": dict}
+    for key, kind in kinds.items():
+        if (key in header or key != "optimizer") and not isinstance(header.get(key), kind):
+            raise ValueError(f"{path}: the checkpoint's header is damaged ({key!r} should be a "
+                             f"{kind.__name__}, found {type(header.get(key)).__name__})")
+    for key in _array_keys(header):
+        if not isinstance(key, str) or key not in arrays:
+            raise ValueError(f"{path}: the checkpoint's header refers to array {key!r:.60}, "
+                             "which is not in the file (damaged)")
+
+
+def _array_keys(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {"__array__"}:
+            yield obj["__array__"]
+        else:
+            for value in obj.values():
+                yield from _array_keys(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _array_keys(value)
 
 
 def model_state_of(arrays):
@@ -82,7 +127,13 @@ def load_checkpoint(path, model, optimizer=None):
     if optimizer is not None:
         if "optimizer" not in header:
             raise ValueError(f"{os.fspath(path)}: no optimizer state was saved in this checkpoint")
-        optimizer.load_state_dict(_unpack(header["optimizer"], arrays))
+        try:
+            optimizer.load_state_dict(_unpack(header["optimizer"], arrays))
+        except ValueError as e:
+            raise ValueError(f"{os.fspath(path)}: {e}") from e
+        except (KeyError, TypeError, IndexError, AttributeError) as e:
+            raise ValueError(f"{os.fspath(path)}: the optimizer state in this checkpoint is "
+                             f"damaged ({type(e).__name__}: {e})") from e
     return _unpack(header["meta"], arrays)
 
 

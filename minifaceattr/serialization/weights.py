@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 
 from .atomic import atomic_savez
-from .checkpoint import HEADER, model_state_of, read_checkpoint
+from .checkpoint import HEADER, model_state_of, read_checkpoint, read_npz
 from .pth import read_pth
 
 
@@ -27,10 +27,10 @@ def load_weights(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     if _is_npz(path):
-        with np.load(path, allow_pickle=False) as archive:
-            if HEADER in archive.files:
-                return model_state_of(read_checkpoint(path)[1])
-            return {name: archive[name] for name in archive.files}
+        arrays = read_npz(path, "weights")
+        if HEADER in arrays:
+            return model_state_of(read_checkpoint(path)[1])
+        return arrays
     return _state_dict_in(read_pth(path), path)
 
 

@@ -69,6 +69,10 @@ def load_run(path, model, optimizer, scheduler, loader):
     """Restore model, optimiser, schedule and random generator from ``path``; check that the
     loader draws the same data order. Returns (RunState, saved meta)."""
     saved = load_checkpoint(path, model, optimizer)
+    missing = [key for key in ("run", "scheduler", "rng", "loader", "meta") if key not in saved]
+    if missing:
+        raise ValueError(f"{path}: not a checkpoint written by fit (it has no "
+                         f"{', '.join(missing)}), so it cannot be resumed; start a new run")
     if (saved["scheduler"] is None) != (scheduler is None):
         has = "has" if saved["scheduler"] is not None else "has no"
         raise ValueError(f"{path} {has} a learning-rate schedule, but fit() was given "
@@ -80,7 +84,10 @@ def load_run(path, model, optimizer, scheduler, loader):
     if saved_seed != seed:
         raise ValueError(f"{path} was trained with a loader of seed {saved_seed}, this loader "
                          f"has seed {seed}: the data order would differ. Resume with the same seed.")
-    state = RunState.from_saved(saved["run"])
+    try:
+        state = RunState.from_saved(saved["run"])
+    except (TypeError, KeyError) as e:
+        raise ValueError(f"{path}: the run state in this checkpoint is damaged ({e})") from e
     if state.step_in_epoch and len(loader) != state.steps_per_epoch:
         raise ValueError(f"{path} stopped at step {state.step_in_epoch} of an epoch of "
                          f"{state.steps_per_epoch} batches; this loader has {len(loader)} "
