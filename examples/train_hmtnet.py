@@ -13,7 +13,9 @@ race, a gender and a beauty score, in a few minutes on a laptop CPU.
 
 ``--task`` trains a standalone single-task network (the paper's "without joint training",
 Table 3); ``--loss`` picks the attractiveness loss (Table 4); ``--aggregator`` the fusion
-(Eq. 1 mean, Eq. 2 concatenation). Outputs go to ``--out`` (default ``runs/hmtnet``):
+(Eq. 1 mean, Eq. 2 concatenation). Outputs go to ``--out`` (default
+``runs/train_hmtnet/<task>``; ``<task>-2``, ``-3``, ... when that holds an earlier run, which is
+kept; an ``--out`` holding a run needs ``--resume`` or ``--overwrite``):
 metrics.json (mae, rmse, pc, acc_race, acc_gender on the test split; null for a task the
 network does not have), log.csv, checkpoint.npz and figures/.
 """
@@ -33,7 +35,8 @@ from minifaceattr.data import SCUTFBP5500, DataLoader, SynthFBP, transforms  # n
 from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, TASKS, HMTNet,  # noqa: E402
                                         small_config)
 from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss, evaluate_hmtnet  # noqa: E402
-from minifaceattr.training import fit, write_metrics_json  # noqa: E402
+from minifaceattr.training import (check_lr_with_resume, choose_run_folder, fit,  # noqa: E402
+                                   write_metrics_json)
 
 PAPER = dict(image_size=224, batch_size=32, epochs=170, lr=0.001, step_size=50,
              weight_decay=5e-2, widths="paper")
@@ -67,13 +70,18 @@ def parse_args(argv=None):
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    p.add_argument("--out", default=str(Path("runs") / "hmtnet"), help="output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in OUT instead of keeping it")
+    p.add_argument("--out", help="output folder (default runs/train_hmtnet/<task>; the next free "
+                   "<task>-2, -3, ... when that holds a run)")
     args = p.parse_args(argv)
+    check_lr_with_resume(args.lr, args.resume)
     defaults = PAPER if args.data_root else SYNTHETIC
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    args.out = Path(args.out)
+    args.out, args.out_note = choose_run_folder("train_hmtnet", args.task, args.out,
+                                                args.resume, args.overwrite)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
     return args
 
@@ -162,10 +170,12 @@ def main(argv=None):
     print(f"HMTNet ({args.task}, {args.aggregator} aggregation, {args.loss} loss, {args.widths} "
           f"widths, {args.image_size} px): {n_params:,} parameters; device {args.device}; "
           f"{args.epochs} epochs of batch {args.batch_size}", flush=True)
+    if args.out_note:
+        print(args.out_note, flush=True)
     start = time.time()
     history = fit(model, optimizer, train_loader, loss_fn, args.epochs, args.out,
                   evaluate=evaluate, scheduler=scheduler, device=args.device,
-                  resume=args.resume, meta=meta)
+                  resume=args.resume, overwrite=args.overwrite, meta=meta)
     metrics, scores = evaluate_hmtnet(model, test_loader, args.device)
     write_metrics_json(args.out / "metrics.json", {
         **metrics, "data": description, "task": args.task, "loss": args.loss,
@@ -200,4 +210,7 @@ def print_summary(args, metrics, figures):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:     # a user's mistake: one sentence
+        sys.exit(f"error: {error}")

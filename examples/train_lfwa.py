@@ -9,8 +9,11 @@ random horizontal flip, batch 144, SGD with lr 0.01 for 10 epochs then 0.001 for
 Without one it trains a narrower MGG-Net on SynthFaces, drawn faces whose 40 labels follow
 CelebA's statistics, small enough to finish in minutes on a laptop CPU.
 
-Outputs go to ``--out`` (default ``runs/<variant>``): metrics.json, log.csv,
-checkpoint.npz and figures/.
+Outputs go to ``--out`` (default ``runs/train_lfwa/<variant>``, ``runs/train_celeba/<variant>``
+for train_celeba.py): metrics.json, log.csv, checkpoint.npz and figures/. A default folder that
+holds an earlier run is kept: the new run goes to ``<variant>-2``, ``-3``, ... and says so; an
+``--out`` that holds a run is refused unless ``--resume`` (continue it) or ``--overwrite``
+(replace it) is given.
 """
 import argparse
 import os
@@ -28,7 +31,8 @@ from minifaceattr.data import LFWA, CelebA, DataLoader, SynthFaces, transforms  
 from minifaceattr.data.attributes import ATTRIBUTES, GROUPS, group_indices  # noqa: E402
 from minifaceattr.models.backbones import BACKBONES  # noqa: E402
 from minifaceattr.models.mggnet import VARIANTS, MGGNet, mggnet_loss, positive_weights  # noqa: E402
-from minifaceattr.training import evaluate_attributes, fit, write_metrics_json  # noqa: E402
+from minifaceattr.training import (check_lr_with_resume, choose_run_folder,  # noqa: E402
+                                   evaluate_attributes, fit, write_metrics_json)
 
 PAPER = dict(image_size=224, batch_size=144, epochs=15, lr=0.01, milestones=[10], width=64)
 DATASETS = {"LFWA": LFWA, "CelebA": CelebA}
@@ -57,14 +61,19 @@ def parse_args(argv=None, dataset="LFWA"):
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
-    p.add_argument("--out", help="output folder (default runs/<variant>)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in OUT instead of keeping it")
+    p.add_argument("--out", help=f"output folder (default runs/train_{dataset.lower()}/<variant>; "
+                   "the next free <variant>-2, -3, ... when that holds a run)")
     args = p.parse_args(argv)
+    check_lr_with_resume(args.lr, args.resume)
     args.dataset = dataset
     defaults = PAPER if args.data_root else SYNTHETIC
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
-    args.out = Path(args.out or Path("runs") / args.variant)
+    args.out, args.out_note = choose_run_folder(f"train_{dataset.lower()}", args.variant,
+                                                args.out, args.resume, args.overwrite)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
     return args
 
@@ -139,10 +148,12 @@ def main(argv=None, dataset="LFWA"):
                 image_size=args.image_size, description=description)
     print(f"MGG-Net ({args.variant}, {args.backbone}, width {args.width}): {n_params:,} parameters; "
           f"device {args.device}; {args.epochs} epochs of batch {args.batch_size}", flush=True)
+    if args.out_note:
+        print(args.out_note, flush=True)
     start = time.time()
     history = fit(model, optimizer, train_loader, loss_fn, args.epochs, args.out,
                   evaluate=evaluate, scheduler=scheduler, device=args.device,
-                  resume=args.resume, meta=meta)
+                  resume=args.resume, overwrite=args.overwrite, meta=meta)
     metrics = evaluate_attributes(model, test_loader, args.device, groups=group_indices())
     metrics["majority_baseline_accuracy"] = majority_accuracy(train.labels, test.labels)
     metrics.update(data=description, variant=args.variant, seconds=round(time.time() - start, 1))
@@ -194,5 +205,14 @@ def print_summary(args, metrics, figures):
         print(f"  {f}")
 
 
+def run(dataset="LFWA"):
+    """``main`` for the command line: a user's mistake (a bad setting, a damaged or missing
+    file, a folder that holds a run) ends with one line on stderr, not a traceback."""
+    try:
+        main(dataset=dataset)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+
+
 if __name__ == "__main__":
-    main()
+    run()

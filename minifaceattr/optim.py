@@ -59,12 +59,13 @@ class Optimizer:
                  for p in self.parameters() if id(p) in self.state}
         groups = [{**{k: v for k, v in g.items() if k != "params"},
                    "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
-        return {"state": state, "param_groups": groups}
+        return {"kind": type(self).__name__, "state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
         """Restore settings and state saved by ``state_dict()`` from an optimiser built the
         same way (same groups, same parameter shapes, in the same order)."""
         groups = state_dict["param_groups"]
+        self._check_kind(state_dict)
         sizes = [len(g["params"]) for g in self.param_groups]
         if [len(g["params"]) for g in groups] != sizes:
             raise ValueError(f"{type(self).__name__}.load_state_dict: saved groups have "
@@ -76,6 +77,22 @@ class Optimizer:
         for key, saved in state_dict["state"].items():
             p = params[int(key)]
             self.state[id(p)] = {name: self._to_param(p, name, v) for name, v in saved.items()}
+
+    def _check_kind(self, state_dict):
+        """Refuse another optimiser's state (Adam's moments read as SGD's momentum, and its
+        lr put in SGD's place). State saved before "kind" was recorded is told by its
+        settings: Adam's groups have betas, SGD's have momentum."""
+        kind = state_dict.get("kind")
+        own = [cls.__name__ for cls in type(self).__mro__]
+        if kind is None:
+            keys = {k for g in state_dict["param_groups"] for k in g}
+            kind = "Adam" if "betas" in keys else "SGD" if "momentum" in keys else None
+            if kind is None or kind in own:
+                return
+        if kind != own[0]:
+            raise ValueError(f"the saved optimizer state is {kind}'s; {own[0]} cannot continue "
+                             f"from it (it would misread {kind}'s settings and state). Build "
+                             f"{kind} to resume, or start a new run")
 
     def _to_param(self, p, name, value):
         if not hasattr(value, "shape") or np.ndim(value) == 0:

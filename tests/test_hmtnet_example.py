@@ -47,4 +47,5 @@ def test_paper_defaults_and_model_configs(example):
     assert (args.image_size, args.batch_size, args.lr, args.step_size) == (224, 32, 0.001, 50)
     assert example.model_config(args) == example.HMTNET_224
     small = example.parse_args(["--device", "cpu"])
-    assert small.out == Path("runs") / "hmtnet" and example.model_config(small).image_size == 64
+    assert small.out.parent == Path("runs") / "train_hmtnet" and small.out.name.startswith("joint")
+    assert example.model_config(small).image_size == 64

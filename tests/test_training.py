@@ -271,9 +271,10 @@ def test_resume_guards(tmp_path, capsys):
     other_seed = DataLoader(Points(), batch_size=8, shuffle=True, seed=6)
     with pytest.raises(ValueError, match="seed"):
         fit(model, optimizer, other_seed, bce, 2, tmp_path / "run", scheduler=scheduler, resume=True)
-    train(tmp_path / "run", 1)                          # afresh: the old one is set aside
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        "checkpoint.npz", "checkpoint.previous.npz", "log.csv", "log.previous.csv"]
+    with pytest.raises(ValueError, match="already holds a run .*resume=True .*overwrite=True"):
+        train(tmp_path / "run", 1)                      # afresh where a run is: refused
+    train(tmp_path / "run", 1, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoint.npz", "log.csv"]
     _, _, history = train(tmp_path / "run", 1, resume=True)
     assert len(history) == 1 and "Nothing to do" in capsys.readouterr().out
 

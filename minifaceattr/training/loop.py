@@ -12,12 +12,12 @@ that the loss is a finite number, ``backward()``, ``optimizer.step()``. After ea
     best.npz         the weights of the best epoch, only when best_metric is given
 
 ``resume=True`` continues from ``out_dir/checkpoint.npz``: 2 epochs straight and 1 epoch +
-resume + 1 epoch give the same weights, bit for bit.
+resume + 1 epoch give the same weights, bit for bit. A folder that holds a run is never
+overwritten unless ``overwrite=True`` (see run_folders.py).
 """
 import inspect
 import itertools
 import math
-import os
 import time
 from pathlib import Path
 
@@ -29,12 +29,13 @@ from .guards import NonFiniteLossError, check_finite_loss, check_finite_weights
 from .interrupt import DeferredInterrupt, TrainingInterrupted
 from .progress import Progress, epoch_summary
 from .records import scalar_metrics, write_log_csv
+from .run_folders import RUN_FILES, holds_run, refuse_existing_run
 from .run_state import EpochSums, RunState, load_run, save_run
 
 
 def fit(model, optimizer, train_loader, loss_fn, epochs, out_dir, evaluate=None, scheduler=None,
         device="cpu", resume=False, meta=None, progress=True, log_every=20, description=None,
-        best_metric=None, best_mode="max"):
+        best_metric=None, best_mode="max", overwrite=False):
     """Train ``model`` until ``epochs`` epochs are done in all (counting those before a
     resume); return the history, a list with one dict per epoch (the rows of log.csv).
 
@@ -42,7 +43,9 @@ def fit(model, optimizer, train_loader, loss_fn, epochs, out_dir, evaluate=None,
     images as a Tensor on ``device`` and the targets as arrays on ``device`` (each array of a
     dict or tuple of targets). ``evaluate(model)`` returns {name: number} after each epoch.
     ``resume``: False (start afresh), True (continue from out_dir/checkpoint.npz), "auto"
-    (continue if that file exists) or the path of a checkpoint.
+    (continue if that file exists) or the path of a checkpoint. Starting afresh where a run
+    already is (out_dir/checkpoint.npz exists) raises RunFolderError unless ``overwrite=True``,
+    which deletes that run's checkpoint.npz, log.csv, best.npz and metrics.json first.
     ``meta``: saved in every checkpoint (the model's name and arguments, ...).
     ``description``: one sentence saying what the data is (default ``meta["description"]``).
     ``progress``: a tqdm bar (when stderr is a terminal or a notebook; otherwise, and with
@@ -56,7 +59,7 @@ def fit(model, optimizer, train_loader, loss_fn, epochs, out_dir, evaluate=None,
     run = TrainingRun(model, optimizer, train_loader, loss_fn, epochs, out_dir, evaluate,
                       scheduler, device, meta, description, progress, log_every,
                       best_metric, best_mode)
-    run.start(resume)
+    run.start(resume, overwrite)
     return run.train()
 
 
@@ -82,33 +85,39 @@ class TrainingRun:
         self.saved_at = None          # where the run stood when checkpoint.npz was written
 
     # --- starting -----------------------------------------------------------------------
-    def start(self, resume):
+    def start(self, resume, overwrite=False):
         """Print what is about to happen, then load the checkpoint or write the first one."""
+        path = resume_path(resume, self.checkpoint_path)
+        if path is None and holds_run(self.out_dir) and not overwrite:
+            raise refuse_existing_run(self.out_dir)
         print(run_header(self), flush=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = resume_path(resume, self.checkpoint_path)
         if path is None:
-            self.set_aside_earlier_run()
+            if overwrite:
+                self.remove_earlier_run()
             self.save()                # a run stopped in its first epoch can resume too
             return
+        given = base_learning_rates(self.optimizer)
         self.state, saved_meta = load_run(path, self.model, self.optimizer, self.scheduler, self.loader)
         self.saved_at = self.state.where()
         print(f"Resuming from {path}: {self.state.where()} ({self.state.global_step} steps done)",
               flush=True)
+        if base_learning_rates(self.optimizer) != given:
+            print(f"  note: the optimizer was built with lr {given}, but the run in {path} "
+                  f"trained with {base_learning_rates(self.optimizer)}; resuming keeps the "
+                  "checkpoint's (to train with another rate, start a new run)", flush=True)
         for line in meta_differences(saved_meta, self.meta):
             print(f"  note: {line}", flush=True)
 
-    def set_aside_earlier_run(self):
-        """Starting afresh where a run was before: rename its files to *.previous.*, so that
-        forgetting --resume never destroys a long run, and no stale log or best.npz remains."""
-        earlier = [self.out_dir / name for name in ("checkpoint.npz", "log.csv", "best.npz")]
-        earlier = [path for path in earlier if path.exists()]
+    def remove_earlier_run(self):
+        """overwrite=True: delete the files of the run that was in out_dir (no stale log or
+        best.npz may sit beside the new checkpoint)."""
+        earlier = [self.out_dir / name for name in RUN_FILES if (self.out_dir / name).exists()]
         for path in earlier:
-            os.replace(path, path.with_name(f"{path.stem}.previous{path.suffix}"))
+            path.unlink()
         if earlier:
-            print(f"  note: an earlier run's {', '.join(p.name for p in earlier)} in {self.out_dir} "
-                  "renamed to *.previous.*; pass resume=True (--resume) to continue a run instead",
-                  flush=True)
+            print(f"  note: overwrite: removed the earlier run's "
+                  f"{', '.join(p.name for p in earlier)} from {self.out_dir}", flush=True)
 
     # --- training -----------------------------------------------------------------------
     def train(self):
@@ -243,6 +252,11 @@ def check_model_device(model, device):
         raise ValueError(f"fit(device={device!r}) but the model is on {device_of(first.data)}: "
                          f"call model.to({device!r}) before building the optimiser")
     return device
+
+
+def base_learning_rates(optimizer):
+    """Each group's starting learning rate (before any schedule), as a list."""
+    return [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
 
 
 def resume_path(resume, checkpoint_path):
