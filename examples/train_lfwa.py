@@ -128,6 +128,7 @@ def main(argv=None, dataset="LFWA"):
     print(description, flush=True)
     mfa.manual_seed(args.seed)
     model = MGGNet(variant=args.variant, backbone=args.backbone, width=args.width, weights=args.weights)
+    model.check_input_size(args.image_size)
     model.to(args.device)
     pos_weight = positive_weights(train.labels).astype(np.float32) if args.balanced else None
     if pos_weight is not None and args.device == "cuda":

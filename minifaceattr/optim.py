@@ -123,8 +123,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, "
+        if not all(math.isfinite(v) and v >= 0 for v in (lr, momentum, weight_decay)):
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be finite numbers >= 0, "
                              f"got {lr}, {momentum}, {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
@@ -167,7 +167,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if not (lr >= 0 and eps >= 0 and 0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+        if not (math.isfinite(lr) and lr >= 0 and math.isfinite(eps) and eps >= 0
+                and 0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"Adam: invalid lr={lr}, betas={betas} or eps={eps}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 

@@ -71,6 +71,10 @@ class DataLoader:
                  workers=0, transform=None, prefetch=2, worker_type="thread"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if drop_last and 0 < len(dataset) < batch_size:
+            raise ValueError(f"DataLoader: {len(dataset)} samples make no full batch of "
+                             f"{batch_size}, and drop_last=True would drop them all: use a "
+                             f"batch size of at most {len(dataset)}, or drop_last=False")
         if worker_type not in ("thread", "process"):
             raise ValueError(f"worker_type must be 'thread' or 'process', not {worker_type!r}")
         self.dataset, self.batch_size = dataset, batch_size

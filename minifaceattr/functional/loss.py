@@ -267,8 +267,13 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     check_same_shape(name, logits, target)
     for arg, value in [("target", target), ("weight", weight), ("pos_weight", pos_weight)]:
         refuse_grad(name, arg, value)
-    weight, pos_weight = raw(weight), raw(pos_weight)
-    return BCEWithLogits(reduction, weight, pos_weight)(logits, raw(target))
+    weight, pos_weight, target = raw(weight), raw(pos_weight), raw(target)
+    low, high = (float(target.min()), float(target.max())) if target.size else (0.0, 0.0)
+    if not (low >= 0 and high <= 1):                       # NaN fails both
+        raise ValueError(f"{name}: targets must lie in [0, 1] (0/1 labels or probabilities); "
+                         f"got values from {low:g} to {high:g} (for -1/+1 labels use "
+                         "(t + 1) / 2)")
+    return BCEWithLogits(reduction, weight, pos_weight)(logits, target)
 
 
 def cross_entropy(logits, target, reduction="mean"):

@@ -212,6 +212,11 @@ class HMTNet(nn.Module):
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks:
             raise ValueError(f"tasks must be some of {TASKS}, got {tuple(tasks)}")
+        sizes = (*config.widths, *config.branch_widths, config.head_width)
+        if not all(isinstance(n, int) and n >= 1 for n in sizes):
+            raise ValueError(f"HMTNet widths must be whole numbers >= 1, got widths="
+                             f"{config.widths}, branch_widths={config.branch_widths}, "
+                             f"head_width={config.head_width}")
         if config.trunk_size < MIN_TRUNK_SIZE:
             raise ValueError(f"image_size {config.image_size} with stem strides "
                              f"{config.stem_strides} gives a {config.trunk_size}×{config.trunk_size}"

@@ -164,8 +164,32 @@ class MGGNet(nn.Module):
         self.gcl = nn.ModuleList([GraphCorrelation(channels[b], g, alpha) for b in self.blocks]
                                  if use_gcl else [])
 
+    def min_input_size(self):
+        """The smallest image side at which every attention block's map is at least 2×2
+        (a 1×1 mask attends to nothing): a ResNet's layer3 needs 17 px. None when the
+        backbone does not know its strides (its maps are checked in forward)."""
+        strides = getattr(self.backbone, "stage_strides", None)
+        if not self.blocks:
+            return 1
+        return None if strides is None else max(strides[b] for b in self.blocks) + 1
+
+    def check_input_size(self, height, width=None):
+        """Raise ValueError, before any training, for images too small for this network."""
+        width = height if width is None else width
+        least = self.min_input_size()
+        if least is not None and min(height, width) < least:
+            raise ValueError(f"MGG-Net ({self.variant}) needs images of at least {least}×{least} "
+                             f"pixels, so that its {', '.join(self.blocks)} attention masks are "
+                             f"at least 2×2; got {height}×{width}")
+
     def forward(self, x):
+        self.check_input_size(*x.shape[-2:])
         stages = self.backbone.forward_features(x, self.blocks + (self.backbone.last_stage,))
+        small = [b for b in self.blocks if min(stages[b].shape[-2:]) < 2]
+        if small:
+            raise ValueError(f"MGG-Net ({self.variant}): a {x.shape[-2]}×{x.shape[-1]} image "
+                             f"gives {small[0]} maps of {stages[small[0]].shape[-2:]}; the "
+                             "attention masks need at least 2×2: use larger images")
         base = self.fc(F.global_avg_pool2d(stages[self.backbone.last_stage]))
         gal_logits, gcl_logits, masks, affinity = {}, {}, {}, {}
         for k, block in enumerate(self.blocks):

@@ -19,6 +19,8 @@ Pretrained weights: ``resnet18(num_classes=40, weights="resnet18-f37072fd.pth")`
 torchvision's ImageNet file (no PyTorch needed) or a ``.npz`` of this project, and keeps
 a new classifier when the number of classes differs.
 """
+import numbers
+
 from .. import functional as F
 from .. import nn
 from ..serialization import load_pretrained
@@ -66,8 +68,13 @@ class ResNet(nn.Module):
     make tiny networks for tests). ``zero_init_residual`` starts every block's last batch
     norm at 0, so each block starts as the identity (torchvision's option)."""
 
+    stage_strides = {"stem": 4, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
+
     def __init__(self, blocks, num_classes=1000, width=64, zero_init_residual=False):
         super().__init__()
+        if isinstance(width, bool) or not isinstance(width, numbers.Integral) or width < 1:
+            raise ValueError(f"ResNet width must be a whole number >= 1 (64 in the paper), got "
+                             f"{width!r}")
         self.blocks, self.width = tuple(blocks), width
         self.in_channels = width
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)

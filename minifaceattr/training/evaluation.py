@@ -9,7 +9,11 @@ from ..metrics import AttributeMetrics
 
 def to_batch_device(images, targets, device):
     """Images as a Tensor on ``device``; targets moved there too: an array, or each array
-    inside a dict / tuple / list of them. Anything else (a list of names, ...) is left."""
+    inside a dict / tuple / list of them. Anything else (a list of names, ...) is left.
+    An empty batch is refused (batch norm and the mean losses would give NaN)."""
+    if len(images) == 0:
+        raise ValueError("a batch with no images: check the dataset and the batch size "
+                         "(each batch needs at least 1 sample)")
     return Tensor(to_device(images.data if isinstance(images, Tensor) else images, device)), \
         move_targets(targets, device)
 

@@ -18,6 +18,7 @@ overwritten unless ``overwrite=True`` (see run_folders.py).
 import inspect
 import itertools
 import math
+import numbers
 import time
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class TrainingRun:
 
     def __init__(self, model, optimizer, loader, loss_fn, epochs, out_dir, evaluate, scheduler,
                  device, meta, description, progress, log_every, best_metric, best_mode):
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+            raise ValueError(f"fit: epochs must be a whole number >= 1 (the total, counting "
+                             f"those before a resume), got {epochs!r}")
         if len(loader) == 0:
             raise ValueError("fit: the training loader gives no batches")
         if best_mode not in ("max", "min"):
