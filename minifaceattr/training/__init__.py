@@ -11,7 +11,8 @@ and infinity), ``interrupt.py`` (Ctrl-C), ``progress.py`` (bars and lines), ``re
 run writes; never over another run).
 """
 from .evaluation import evaluate_attributes, evaluation_mode
-from .guards import NonFiniteError, NonFiniteLossError, NonFiniteWeightsError
+from .guards import (NonFiniteError, NonFiniteLossError, NonFiniteWeightsError,
+                     TrainingDataError)
 from .interrupt import TrainingInterrupted
 from .loop import fit
 from .records import read_log_csv, write_log_csv, write_metrics_json
@@ -20,4 +21,4 @@ from .run_folders import RunFolderError, check_lr_with_resume, choose_run_folder
 __all__ = ["fit", "evaluate_attributes", "evaluation_mode", "write_metrics_json",
            "write_log_csv", "read_log_csv", "NonFiniteError", "NonFiniteLossError",
            "NonFiniteWeightsError", "TrainingInterrupted", "RunFolderError", "choose_run_folder",
-           "check_lr_with_resume"]
+           "check_lr_with_resume", "TrainingDataError"]

@@ -32,6 +32,11 @@ class NonFiniteLossError(NonFiniteError):
             "inputs, the targets and the loss function.")
 
 
+class TrainingDataError(ValueError):
+    """A batch could not be loaded mid-epoch (a corrupt or missing image). The run was saved
+    just before that batch, so it resumes exactly once the file is fixed."""
+
+
 class NonFiniteWeightsError(NonFiniteError):
     """A parameter holds NaN or infinite values (caught before it is saved)."""
 

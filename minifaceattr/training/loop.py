@@ -23,10 +23,12 @@ import time
 from pathlib import Path
 
 from ..backend import check_device, device_of
+from ..data.files import DatasetFormatError
 from ..data.synthetic import SyntheticDataset
 from ..serialization import save_checkpoint
 from .evaluation import evaluation_mode, to_batch_device
-from .guards import NonFiniteLossError, check_finite_loss, check_finite_weights
+from .guards import (NonFiniteLossError, TrainingDataError, check_finite_loss,
+                     check_finite_weights)
 from .interrupt import DeferredInterrupt, TrainingInterrupted
 from .progress import Progress, epoch_summary
 from .records import scalar_metrics, write_log_csv
@@ -152,8 +154,20 @@ class TrainingRun:
         start = state.step_in_epoch
         progress = Progress(epoch + 1, self.epochs, state.steps_per_epoch, start, sums,
                             bar=self.show_bar, every=self.log_every)
+        batches = epoch_batches(self.loader, epoch, start)
         try:
-            for step, (images, targets) in enumerate(epoch_batches(self.loader, epoch, start), start):
+            for step in itertools.count(start):
+                try:
+                    images, targets = next(batches)
+                except StopIteration:
+                    break
+                except Exception as error:       # a corrupt image, a failing transform, ...
+                    sums.seconds = progress.seconds()
+                    failure = self.data_failed(error, f"while loading batch {step + 1}/"
+                                               f"{state.steps_per_epoch} of epoch {epoch + 1}")
+                    if failure is error:
+                        raise
+                    raise failure from error
                 sums.loss += self.train_step(images, targets, epoch, step)
                 sums.steps, sums.images = sums.steps + 1, sums.images + len(images)
                 state.step_in_epoch, state.global_step = step + 1, state.global_step + 1
@@ -182,10 +196,22 @@ class TrainingRun:
     def finish_epoch(self, epoch):
         """Step the schedule, evaluate, log, save."""
         state, sums = self.state, self.state.current
-        lr = self.optimizer.param_groups[0]["lr"]          # the rate this epoch trained with
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        lr = lrs[0]                                         # the rate this epoch trained with
+        schedule = self.scheduler.state_dict() if self.scheduler is not None else None
         if self.scheduler is not None:
             self.scheduler.step()
-        metrics, eval_seconds = self.run_evaluate()
+        try:
+            metrics, eval_seconds = self.run_evaluate()
+        except Exception as error:       # e.g. a corrupt test image: keep the epoch's training
+            if schedule is not None:     # back to the state before the schedule's step
+                self.scheduler.load_state_dict(schedule)
+            for group, rate in zip(self.optimizer.param_groups, lrs):
+                group["lr"] = rate
+            failure = self.data_failed(error, f"while evaluating after epoch {epoch + 1}")
+            if failure is error:
+                raise
+            raise failure from error
         record = {"epoch": epoch + 1, "steps": state.global_step,
                   "train_loss": sums.loss / sums.steps, "lr": lr, "seconds": sums.seconds,
                   "images_per_second": sums.images / max(sums.seconds, 1e-9),
@@ -230,6 +256,19 @@ class TrainingRun:
             check_finite_weights(self.model, f"at {self.state.where()}")
             save_checkpoint(self.out_dir / "best.npz", self.model, **self.state.best,
                             meta=self.meta, description=self.description)
+
+    def data_failed(self, error, during):
+        """Loading data failed ``during`` a step or the evaluation: save the run as it stands
+        (between two steps, so exactly), print how to go on, and return the error to raise:
+        TrainingDataError for a file that cannot be read, else ``error`` itself."""
+        self.save()
+        what = (f"{during}. Training stopped; {self.checkpoint_path} holds the run "
+                f"{self.saved_at}: fix or replace the file, then continue with resume=True "
+                "(the examples: --resume)")
+        if isinstance(error, (DatasetFormatError, OSError)):
+            return TrainingDataError(f"{error}, {what}")
+        print(f"{type(error).__name__} {what}", flush=True)
+        return error
 
     def kept(self):
         return f"{self.checkpoint_path} still holds the run {self.saved_at}."
