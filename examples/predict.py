@@ -1,7 +1,7 @@
 """Attribute probabilities for face images from a trained MGG-Net, with its attention masks.
 
     python examples/predict.py runs/train_lfwa/full/checkpoint.npz face1.jpg face2.png
-    python examples/predict.py runs/train_lfwa/full/checkpoint.npz --synthetic 4     # drawn test faces
+    python examples/predict.py runs/train_lfwa/full/checkpoint.npz --synthetic 4   # drawn faces
 
 The checkpoint (written by train_lfwa.py / train_celeba.py) records the model's variant,
 backbone, width and input size, so the same network is rebuilt here. Images are resized to

@@ -80,5 +80,6 @@ def test_a_bug_in_a_transform_is_raised_as_it_is_after_saving(tmp_path, capsys):
             raise TypeError("a bug")
     with pytest.raises(TypeError, match="a bug"):
         run(tmp_path / "run", Bug(), epochs=1)
-    assert "TypeError while loading batch 1/5 of epoch 1. Training stopped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "TypeError while loading batch 1/5 of epoch 1. Training stopped" in out
     assert np.isfinite(read_checkpoint(tmp_path / "run" / "checkpoint.npz")[0]["version"])

@@ -56,7 +56,8 @@ def test_choose_run_folder(tmp_path):
     assert next_free_folder(default) == root / "train_lfwa" / "full-4"
     assert choose_run_folder("train_lfwa", "full", resume=True, root=root) == (default, None)
     folder, note = choose_run_folder("train_lfwa", "full", overwrite=True, root=root)
-    assert folder == default and note == f"--overwrite: the run in {default} is replaced by this one"
+    assert folder == default
+    assert note == f"--overwrite: the run in {default} is replaced by this one"
     with pytest.raises(RunFolderError, match=f"^{default} already holds a run .*; pass --resume "
                                              "to continue it or --overwrite to replace it$"):
         choose_run_folder("train_lfwa", "full", out=default, root=root)

@@ -201,7 +201,8 @@ def read_pth(path):
             f.seek(0)
             if head[:1] != b"\x80":
                 raise ValueError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle "
-                                 "stream; tar-format files from before PyTorch 0.4 are not supported)")
+                                 "stream; tar-format files from before PyTorch 0.4 are not "
+                                 "supported)")
             return _read_legacy(f, path)
     except UnsafePickleError:
         raise
