@@ -2,10 +2,11 @@
 change how later files are read, asks for nothing beyond tensor data, and cannot claim more
 elements than its storage holds; real torch.save files still load."""
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
-from test_checkpoint import _ints, _str, write_pth
+from test_checkpoint import _ints, _str, _tensor_pickle, write_pth
 
 from minifaceattr.serialization import UnsafePickleError, load_weights, read_pth
 
@@ -55,6 +56,18 @@ def test_a_tensor_cannot_claim_more_elements_than_its_storage(tmp_path):
     with pytest.raises(ValueError, match=r"huge.pth: tensor of size \(1000000, 1000000\) has "
                                          r"1000000000000 elements, more than its storage's 6"):
         read_pth(tmp_path / "huge.pth")
+
+
+def test_a_storage_larger_than_declared_is_not_decompressed(tmp_path):
+    """A deflated entry of 20 MB of zeros behind a storage that declares 6 elements."""
+    path = tmp_path / "bomb.pth"
+    data_pkl = (b"\x80\x02}(" + _str("w") + _tensor_pickle("1", np.zeros(6, np.float32)) + b"u.")
+    write_pth(path, {}, data_pkl=data_pkl)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data/1", bytes(20 * 2**20))
+    with pytest.raises(ValueError, match="bomb.pth: storage '1' holds 20971520 bytes, more than "
+                                         "the 6 FloatStorage elements the pickle declares"):
+        read_pth(path)
 
 
 def test_a_legacy_file_whose_info_is_not_a_dict(tmp_path):

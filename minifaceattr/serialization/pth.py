@@ -232,6 +232,10 @@ def _read_zip(path):
                     raise ValueError(f"{path}: the pickle refers to storage {key!r}, "
                                      "which is not in the archive")
                 dtype = storage_type.dtype.newbyteorder("<" if order == "little" else ">")
+                size = archive.getinfo(name).file_size
+                if size > numel * dtype.itemsize:      # torch writes exactly numel elements
+                    raise ValueError(f"{path}: storage {key!r} holds {size} bytes, more than the "
+                                     f"{numel} {storage_type.name} elements the pickle declares")
                 raw = archive.read(name)
                 if len(raw) % dtype.itemsize:
                     raise ValueError(f"{path}: storage {key!r} has {len(raw)} bytes, "
