@@ -38,6 +38,21 @@ def list_path(root, split, fold=None):
             / f"{split}_{fold}.txt")
 
 
+OTHER = {"train": "test", "test": "train"}
+
+
+def check_disjoint(path, files, other_path):
+    """Refuse a split list that shares an image with the other split's list (when that file
+    is there): a test image trained on makes the test scores meaningless."""
+    if not other_path.exists():
+        return
+    other = {fields[0]: line for line, fields in read_rows(other_path) if fields}
+    shared = [name for name in files if name in other]
+    if shared:
+        raise DatasetFormatError(path, f"{shared[0]} is also in {other_path.name} (line "
+                                 f"{other[shared[0]]}); images in both lists: {len(shared)}")
+
+
 def read_score_list(path):
     """A list file -> (image names, scores float32, races int64, genders int64)."""
     names, scores, lines = [], [], []
@@ -81,6 +96,8 @@ class SCUTFBP5500(LabelledImages):
             raise FileNotFoundError(f"SCUT-FBP5500 list file not found: {path}")
         self.root, self.split, self.fold = Path(root), split, fold
         self.files, self.scores, self.races, self.genders = read_score_list(path)
+        if split != "all":
+            check_disjoint(path, self.files, list_path(root, OTHER[split], fold))
         self.image_dir = self.root / "Images"
         if check_images:
             check_images_exist(self.image_dir, self.files, path)
