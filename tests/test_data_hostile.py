@@ -74,7 +74,7 @@ def test_image_named_twice_in_a_scut_list_and_an_empty_list(tmp_path):
 
 def test_scut_train_and_test_lists_that_share_an_image(tmp_path):
     scut_tree(tmp_path, train_lines=["AF1.jpg 3.5", "CM4.jpg 1.0"])        # CM4 is a test image
-    refused(r"train.txt: CM4.jpg is also in test.txt \(line 1\); 1 images are in both splits",
+    refused(r"train.txt: CM4.jpg is also in test.txt \(line 1\); images in both lists: 1",
             SCUTFBP5500, tmp_path, "train")
     refused("test.txt: CM4.jpg is also in train.txt", SCUTFBP5500, tmp_path, "test")
     assert len(SCUTFBP5500(tmp_path, "test", fold=2)) == 1          # folds are their own lists
