@@ -100,3 +100,14 @@ def test_a_checkpoint_not_written_by_fit_cannot_be_resumed(tmp_path):
     with pytest.raises(ValueError, match="not a checkpoint written by fit .*no run"):
         fit(model, optimizer, DataLoader(Points(), 8), bce, 1, tmp_path, resume=True,
             progress=False)
+
+
+def test_weights_holding_pickled_objects_or_a_nested_header_name_the_file(tmp_path):
+    np.savez(tmp_path / "w.npz", w=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="w.npz: cannot read as weights .*allow_pickle=False"):
+        load_weights(tmp_path / "w.npz")
+    path = tmp_path / "checkpoint.npz"
+    good_checkpoint(path)
+    rewrite_header(path, lambda h: "[" * 100000 + "]" * 100000)
+    with pytest.raises(ValueError, match="checkpoint.npz: the checkpoint's header is damaged"):
+        load_checkpoint(path, *good_checkpoint(tmp_path / "other.npz"))

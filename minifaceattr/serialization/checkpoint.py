@@ -56,7 +56,7 @@ def read_checkpoint(path):
         raise ValueError(f"{path}: an .npz file, but not a minifaceattr checkpoint (no {HEADER} entry)")
     try:
         header = json.loads(str(arrays.pop(HEADER)))
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise ValueError(f"{path}: the checkpoint's header is damaged (not JSON: {e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT \
             or not isinstance(header.get("version"), int) or header["version"] > VERSION:
