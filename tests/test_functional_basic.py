@@ -11,35 +11,7 @@ def T(rng, *shape, positive=False):
     return mfa.tensor(np.abs(a) + 0.5 if positive else a, requires_grad=True)
 
 
-# Broadcasting both ways: (1, 3) with (2, 1) and (5, 1, 3) with (3,).
-BINARY_SHAPES = [((1, 3), (2, 1)), ((5, 1, 3), (3,)), ((1,), (1,)), ((2, 3), ())]
-
-
-@pytest.mark.parametrize("op", [F.add, F.sub, F.mul, F.div])
-@pytest.mark.parametrize("shapes", BINARY_SHAPES)
-def test_binary_ops(rng, op, shapes):
-    a, b = T(rng, *shapes[0]), T(rng, *shapes[1], positive=True)
-    assert mfa.gradcheck(op, [a, b])
-
-
-@pytest.mark.parametrize("op, positive", [(F.neg, False), (F.exp, False), (F.log, True),
-                                          (F.sqrt, True), (F.abs, False), (F.relu, False),
-                                          (F.sigmoid, False), (F.tanh, False)])
-@pytest.mark.parametrize("shape", [(1,), (3, 5), (1, 2, 7)])
-def test_unary_ops(rng, op, positive, shape):
-    assert mfa.gradcheck(op, [T(rng, *shape, positive=positive)])
-
-
-@pytest.mark.parametrize("c", [2, 3.5, -1, 0.5])
-def test_pow(rng, c):
-    assert mfa.gradcheck(lambda x: F.pow(x, c), [T(rng, 2, 3, positive=True)])
-    assert mfa.gradcheck(lambda x: x ** c, [T(rng, 1, positive=True)])
-
-
-@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((2, 3, 4), (4, 1)), ((4,), (4, 3)),
-                                    ((2, 1, 3, 4), (5, 4, 2)), ((3,), (3,)), ((2, 3, 4), (4,))])
-def test_matmul(rng, shapes):
-    assert mfa.gradcheck(F.matmul, [T(rng, *shapes[0]), T(rng, *shapes[1])])
+# Element-wise, binary, matmul and linear: tests/test_ops_table.py, on every backend.
 
 
 @pytest.mark.parametrize("reduce", [F.sum, F.mean, F.max])
@@ -114,14 +86,6 @@ def test_sigmoid_stable_and_correct():
     y = F.sigmoid(x).data
     assert y[0] == 0.0 and y[-1] == 1.0
     np.testing.assert_allclose(y[1:4], 1 / (1 + np.exp(-x.data[1:4])), rtol=1e-13)
-
-
-@pytest.mark.parametrize("x_shape", [(1, 4), (5, 4), (2, 3, 4)])
-def test_linear(rng, x_shape):
-    x, w, b = T(rng, *x_shape), T(rng, 3, 4), T(rng, 3)
-    assert mfa.gradcheck(F.linear, [x, w, b])
-    assert mfa.gradcheck(F.linear, [x, w])
-    np.testing.assert_allclose(F.linear(x, w, b).data, x.data @ w.data.T + b.data)
 
 
 def test_dropout_train_and_eval(rng):
