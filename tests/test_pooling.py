@@ -36,6 +36,32 @@ def test_pool_table(backend, pool, case):
              lambda x: getattr(tF, pool)(x, kernel, stride, padding))
 
 
+# ceil_mode=True: a last, partial window kept (HMTNet's pool2: 26 -> 13 with a 3/2 window).
+CEIL_CASES = {
+    "hmtnet-pool2": ((1, 2, 13, 12), 3, 2, 0),
+    "pad1-odd": ((2, 1, 8, 9), 3, 2, 1),
+    "last-window-would-start-in-padding": ((1, 1, 5, 5), 3, 3, 1),
+    "nonsquare-pairs": ((1, 1, 6, 7), (3, 2), (2, 3), (1, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(CEIL_CASES))
+def test_max_pool_ceil_mode_table(backend, case):
+    shape, kernel, stride, padding = CEIL_CASES[case]
+    check_op(backend, [shape], lambda x: F.max_pool2d(x, kernel, stride, padding, ceil_mode=True),
+             lambda x: tF.max_pool2d(x, kernel, stride, padding, ceil_mode=True))
+
+
+def test_max_pool_ceil_mode_keeps_the_partial_windows(backend):
+    """x[h, w] = 4h + w, 3×3 windows at stride 2: floor mode has one window, ceil mode four;
+    the partial ones (past the bottom and right edges) take the largest pixel they hold."""
+    x = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_array_equal(pooled(backend, F.max_pool2d, x, 3, 2)[0], 10)
+    y, gx = pooled(backend, lambda t, *a: F.max_pool2d(t, *a, ceil_mode=True), x, 3, 2)
+    np.testing.assert_array_equal(y, [[10, 11], [14, 15]])
+    np.testing.assert_array_equal(gx, np.isin(x, [10, 11, 14, 15]))
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (1, 4, 7, 7), (3, 2, 1, 9)])
 def test_global_avg_pool_table(backend, shape):
     check_op(backend, [shape], F.global_avg_pool2d,
@@ -142,12 +168,14 @@ def test_pool_rejects_bad_arguments(rng):
 
 # --- the kernels against their NumPy twins, float32 ----------------------------------------
 
-GEOMETRIES = [  # planes, H, W, KH, KW, SH, SW, PH, PW
+GEOMETRIES = [  # planes, H, W, KH, KW, SH, SW, PH, PW[, ceil_mode]
     (1, 7, 5, 3, 3, 2, 2, 1, 1),
     (6, 17, 13, 3, 3, 2, 2, 1, 1),
     (4, 9, 8, 7, 7, 1, 1, 3, 3),
     (5, 6, 7, 1, 1, 2, 2, 0, 0),
     (3, 8, 9, 2, 3, 1, 2, 1, 0),
+    (2, 12, 13, 3, 3, 2, 2, 0, 0, True),   # max pooling's ceil mode: partial last windows
+    (3, 8, 9, 3, 2, 2, 3, 1, 0, True),
 ]
 
 
@@ -197,7 +225,8 @@ def test_max_pool_kernels_match_numpy(backend, sizes, kind):
 
 
 @on_kernel_backends
-@pytest.mark.parametrize("sizes", GEOMETRIES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("sizes", [g for g in GEOMETRIES if len(g) == 9],  # no ceil mode
+                         ids=lambda s: "x".join(map(str, s)))
 def test_avg_pool_kernels_match_numpy(backend, sizes):
     rng = np.random.default_rng(0)
     g = PoolGeometry(*sizes)
