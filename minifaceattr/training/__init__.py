@@ -7,14 +7,14 @@
 
 Files: ``loop.py`` (fit), ``run_state.py`` (what a checkpoint holds), ``guards.py`` (NaN
 and infinity), ``interrupt.py`` (Ctrl-C), ``progress.py`` (bars and lines), ``records.py``
-(log.csv, metrics.json), ``evaluation.py`` (evaluate_attributes).
+(log.csv, metrics.json), ``evaluation.py`` (evaluate_attributes, evaluate_hmtnet).
 """
-from .evaluation import evaluate_attributes, evaluation_mode
+from .evaluation import evaluate_attributes, evaluate_hmtnet, evaluation_mode
 from .guards import NonFiniteError, NonFiniteLossError, NonFiniteWeightsError
 from .interrupt import TrainingInterrupted
 from .loop import fit
 from .records import read_log_csv, write_log_csv, write_metrics_json
 
-__all__ = ["fit", "evaluate_attributes", "evaluation_mode", "write_metrics_json",
+__all__ = ["fit", "evaluate_attributes", "evaluate_hmtnet", "evaluation_mode", "write_metrics_json",
            "write_log_csv", "read_log_csv", "NonFiniteError", "NonFiniteLossError",
            "NonFiniteWeightsError", "TrainingInterrupted"]
