@@ -13,7 +13,6 @@ touched inside reference lambdas, which run only when PyTorch is there. Adding a
 tests is one row: ``(shapes, ours, reference)``.
 """
 import numpy as np
-from conftest import Backend
 
 import minifaceattr as mfa
 from minifaceattr.backend import use_backend
@@ -24,7 +23,21 @@ try:
 except ImportError:
     torch = tF = None
 
-NUMPY = Backend("numpy")
+
+class NumpyPath:
+    """The reference path, shaped like a ``backend`` fixture value: NumPy arrays in and out
+    (used inside ``use_backend("numpy")``)."""
+    asarray = numpy = staticmethod(np.asarray)
+
+    @staticmethod
+    def tensor(a, requires_grad=False):
+        return mfa.tensor(np.asarray(a), requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "numpy"
+
+
+NUMPY = NumpyPath()
 
 
 def draw(shapes, seed=0, low=-2.0, high=2.0):
