@@ -153,7 +153,8 @@ def section_4_backward_by_the_engine(a, b, L, by_hand):
     course.say("""
         The engine did the same steps: each Function's backward multiplied the incoming
         gradient by its local derivatives, and where a tensor was used twice it added the
-        shares (see the loop in Tensor.backward, minifaceattr/autograd.py: about fifteen lines).""")
+        shares (see the loop in Tensor.backward, minifaceattr/autograd.py: about fifteen lines).
+        Exercise 3 has you write that loop, and the ordering of section 5, yourself.""")
 
 
 def section_5_why_topological_order(L, names, doublings):
