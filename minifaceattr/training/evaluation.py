@@ -95,5 +95,6 @@ def evaluate_hmtnet(model, loader, device="cpu"):
         raise ValueError("evaluate_hmtnet: the loader gave no batches")
     metrics = {key: float("nan") for key in METRIC_KEYS}
     metrics.update(meter.compute())
-    scores = {"pred": np.concatenate(predicted), "true": np.concatenate(true)} if predicted else None
-    return metrics, scores
+    if not predicted:
+        return metrics, None
+    return metrics, {"pred": np.concatenate(predicted), "true": np.concatenate(true)}
