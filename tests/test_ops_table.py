@@ -24,8 +24,6 @@ UNARY = {
     "pow2": (lambda x: F.pow(x, 2), lambda x: x ** 2, {}),
     "pow3.5": (lambda x: F.pow(x, 3.5), lambda x: x ** 3.5, POSITIVE),
     "pow-1": (lambda x: x ** -1, lambda x: x ** -1, POSITIVE),
-    "softmax": (lambda x: F.softmax(x, -1), lambda x: tF.softmax(x, -1), {}),
-    "log_softmax": (lambda x: F.log_softmax(x, 0), lambda x: tF.log_softmax(x, 0), {}),
 }
 
 BINARY = {
@@ -41,6 +39,24 @@ MATMUL_SHAPES = [((3, 4), (4, 5)), ((2, 3, 4), (4, 1)), ((4,), (4, 3)),
                  ((2, 1, 3, 4), (5, 4, 2)), ((3,), (3,)), ((2, 3, 4), (4,))]
 
 
+# axis, keepdims: the reductions' awkward cases, on a (3, 1, 5) input.
+AXES = [(None, False), (0, False), (1, True), ((0, 2), False), (-1, True)]
+REDUCE = {
+    "sum": (F.sum, lambda x, axis, keep: x.sum() if axis is None else x.sum(axis, keep)),
+    "mean": (F.mean, lambda x, axis, keep: x.mean() if axis is None else x.mean(axis, keep)),
+    "max": (F.max, lambda x, axis, keep: x.amax() if axis is None else x.amax(axis, keep)),
+}
+
+SHAPE_OPS = {  # name: (input shape, ours, PyTorch's)
+    "reshape": ((2, 5, 3), lambda x: F.reshape(x, 5, -1) * 2, lambda x: x.reshape(5, -1) * 2),
+    "transpose": ((2, 1, 3), lambda x: F.transpose(x), lambda x: x.permute(2, 1, 0)),
+    "permute": ((2, 1, 3), lambda x: F.permute(x, 2, 0, 1), lambda x: x.permute(2, 0, 1)),
+    "broadcast_to": ((2, 1), lambda x: F.broadcast_to(x, (4, 2, 3)),
+                     lambda x: x.broadcast_to((4, 2, 3))),
+    "flatten": ((2, 3, 1, 2), lambda x: F.flatten(x, 1), lambda x: x.flatten(1)),
+}
+
+
 @pytest.mark.parametrize("name", UNARY)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_unary(backend, name, shape):
@@ -53,6 +69,40 @@ def test_unary(backend, name, shape):
 def test_binary(backend, name, shapes):
     """Divisors are drawn away from zero: every input in [0.5, 3)."""
     check_op(backend, shapes, *BINARY[name], **(POSITIVE if name == "div" else {}))
+
+
+@pytest.mark.parametrize("name", REDUCE)
+@pytest.mark.parametrize("axis, keepdims", AXES)
+def test_reduction(backend, name, axis, keepdims):
+    ours, theirs = REDUCE[name]
+    check_op(backend, [(3, 1, 5)], lambda x: ours(x, axis, keepdims),
+             lambda x: theirs(x, axis, keepdims))
+
+
+@pytest.mark.parametrize("name", SHAPE_OPS)
+def test_shape_op(backend, name):
+    shape, ours, theirs = SHAPE_OPS[name]
+    check_op(backend, [shape], ours, theirs)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("pair", ["softmax", "log_softmax"])
+def test_softmax_family(backend, pair, axis):
+    ours, theirs = getattr(F, pair), getattr(tF, pair, None)
+    check_op(backend, [(3, 1, 4)], lambda x: ours(x, axis), lambda x: theirs(x, axis))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("join", ["concat", "stack"])
+def test_concat_and_stack(backend, join, axis):
+    ours, theirs = getattr(F, join), {"concat": "cat", "stack": "stack"}[join]
+    check_op(backend, [(2, 3)] * 3, lambda *xs: ours(xs, axis),
+             lambda *xs: getattr(torch, theirs)(xs, axis))
+
+
+def test_concat_of_different_widths(backend):
+    check_op(backend, [(2, 3), (2, 1)], lambda a, b: F.concat([a, b], axis=1),
+             lambda a, b: torch.cat([a, b], 1))
 
 
 @pytest.mark.parametrize("shapes", MATMUL_SHAPES)
