@@ -34,9 +34,9 @@ from minifaceattr import optim, viz  # noqa: E402
 from minifaceattr.data import SCUTFBP5500, DataLoader, SynthFBP, transforms  # noqa: E402
 from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, TASKS, HMTNet,  # noqa: E402
                                         small_config)
-from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss, evaluate_hmtnet  # noqa: E402
-from minifaceattr.training import (check_lr_with_resume, choose_run_folder, fit,  # noqa: E402
-                                   write_metrics_json)
+from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss  # noqa: E402
+from minifaceattr.training import (check_lr_with_resume, choose_run_folder,  # noqa: E402
+                                   evaluate_hmtnet, fit, write_metrics_json)
 
 PAPER = dict(image_size=224, batch_size=32, epochs=170, lr=0.001, step_size=50,
              weight_decay=5e-2, widths="paper")

@@ -1,6 +1,6 @@
 """Lesson 1 - Tensors and the computational graph
 
-Run it:   python lessons/01_tensors_and_graphs.py       (about 30 minutes with the exercises)
+Run it:   python lessons/01_tensors_and_graphs.py       (about 75 minutes with the exercises)
 Needs:    NumPy arrays, and the chain rule from calculus.
 
 The idea
@@ -49,13 +49,16 @@ What to watch for
 - Only floating-point tensors with ``requires_grad=True`` get gradients; inside
   ``with mfa.no_grad():`` nothing is recorded.
 """
-import _course as course  # the lessons' shared helpers (and it finds minifaceattr)
+import contextlib
+import importlib.util
+import traceback
 
+import _course as course  # the lessons' shared helpers (and it finds minifaceattr)
 import numpy as np
 
 import minifaceattr as mfa
-import minifaceattr.functional as F  # noqa: F401  (for answers typed after --check)
-from minifaceattr.autograd import topological_order
+import minifaceattr.functional as F
+from minifaceattr.autograd import Tensor, sum_to, topological_order  # noqa: F401  (sum_to: ex. 3)
 
 
 def main(quick=False):
@@ -134,7 +137,8 @@ def section_3_backward_by_hand(a, b, c, d):
     print(f"dL/db = dL/dd + dL/dc * a    = {gb_from_add} + {gb_from_mul} = {gb}    (b used twice)")
     # Check against the closed form: L = (ab + b)^2 = b^2 (a + 1)^2.
     closed_a, closed_b = 2 * b**2 * (a + 1), 2 * b * (a + 1) ** 2
-    print(f"closed form, L = b^2 (a+1)^2:  dL/da = 2b^2(a+1) = {closed_a},  dL/db = 2b(a+1)^2 = {closed_b}")
+    print(f"closed form, L = b^2 (a+1)^2:  dL/da = 2b^2(a+1) = {closed_a},  "
+          f"dL/db = 2b(a+1)^2 = {closed_b}")
     course.confirm(np.isclose(ga, closed_a) and np.isclose(gb, closed_b),
                    "the step-by-step chain rule agrees with the closed form")
     return ga, gb
@@ -149,7 +153,8 @@ def section_4_backward_by_the_engine(a, b, L, by_hand):
     course.say("""
         The engine did the same steps: each Function's backward multiplied the incoming
         gradient by its local derivatives, and where a tensor was used twice it added the
-        shares (see the loop in Tensor.backward, minifaceattr/autograd.py: about fifteen lines).""")
+        shares (see the loop in Tensor.backward, minifaceattr/autograd.py: about fifteen lines).
+        Exercise 3 has you write that loop, and the ordering of section 5, yourself.""")
 
 
 def section_5_why_topological_order(L, names, doublings):
@@ -189,7 +194,8 @@ def section_5_why_topological_order(L, names, doublings):
     print(f"{doublings} doublings:  dy/dy0 = {naive_grad:.0f} with the naive rule, "
           f"{y0.grad:.0f} with the engine")
     print(f"  naive rule: {calls[0]} backward calls (each Function once per path from y to it)")
-    print(f"  engine:     {len(functions)} backward calls (each Function once, in topological order)")
+    print(f"  engine:     {len(functions)} backward calls "
+          "(each Function once, in topological order)")
     course.confirm(naive_grad == y0.grad == 2.0 ** doublings and calls[0] == 2 ** doublings - 1,
                    "both get 2^n, but the naive rule pays once per path: 2^n - 1 calls")
 
@@ -235,33 +241,6 @@ def exercise_1(answer):
     return "Both paths through x, and both through y, counted."
 
 
-@course.exercise("A backward order", answer="L ? ? ? ? ?")
-def exercise_2(answer):
-    """p = a * b;   q = p + a;   r = q * p;   L = r + b.
-    Give an order in which backward can visit the six tensors a, b, p, q, r, L
-    (each one after every tensor computed from it)."""
-    order = course.words(answer)
-    a = mfa.tensor(1.0, requires_grad=True)
-    b = mfa.tensor(2.0, requires_grad=True)
-    p = a * b
-    q = p + a
-    r = q * p
-    L = r + b
-    names = {a: "a", b: "b", p: "p", q: "q", r: "r", L: "L"}
-    if sorted(order) != sorted(names.values()):
-        raise course.NotYet("name each of the six tensors a, b, p, q, r, L exactly once, "
-                            f"separated by spaces; you gave: {' '.join(order) or 'nothing'}")
-    position = {name: i for i, name in enumerate(order)}
-    for t, name in names.items():
-        for x in (t.creator.inputs if t.creator else []):
-            if position[names[x]] < position[name]:
-                raise course.NotYet(
-                    f"{names[x]} comes before {name}, but {name} is computed from {names[x]}: "
-                    f"when {names[x]}'s turn comes, {name} has not sent its share of "
-                    f"{names[x]}'s gradient yet.")
-    return "Every tensor comes after all the tensors computed from it."
-
-
 class Softplus(mfa.Function):
     """y = log(1 + e^x), a smooth relative of ReLU (for exercise 3)."""
 
@@ -270,20 +249,158 @@ class Softplus(mfa.Function):
         return np.logaddexp(0, x)   # log(e^0 + e^x), computed without overflow
 
     def backward(self, gy):
-        # ---- exercise 3: return dL/dx, given gy = dL/dy (an array shaped like x) ----
+        # ---- exercise 2: return dL/dx, given gy = dL/dy (an array shaped like x) ----
         raise NotImplementedError
 
 
 @course.exercise("Your own Function", edit=Softplus.backward)
-def exercise_3(backward):
-    """The class Softplus (in the lesson file, just before exercise_3) has a forward.
+def exercise_2(backward):
+    """The class Softplus (in the lesson file, just before exercise_2) has a forward.
     Write its backward. (The check compares it with finite differences, using
     mfa.gradcheck; lesson 2 shows how that works.)"""
     Candidate = type("Softplus", (Softplus,), {"backward": backward})
     x = mfa.tensor(np.linspace(-4, 4, 9), requires_grad=True)  # float64, as gradcheck needs
     course.gradcheck_answer(lambda t: Candidate()(t), [x],
-                            hint="Differentiate log(1 + e^x) with the chain rule, then multiply by gy.")
+                            hint="Differentiate log(1 + e^x) with the chain rule, "
+                                 "then multiply by gy.")
     return "Your Function works inside the engine like any built-in one."
+
+
+# --- Exercise 3: the engine, built by you ----------------------------------------------------
+
+def my_backward(root, grad, retain_graph=False):
+    """Your engine: add d(root)/d(t) · grad into t.grad for every leaf t of root's graph that
+    requires grad, and for every tensor that asked for it with t.retain_grad().
+
+    Part 1, the order (about 15 lines): list the tensors of root's graph, root first, each
+    after every tensor computed from it (section 5). Walk from root along t.creator.inputs,
+    following only inputs with requires_grad; a leaf has t.creator None. Graphs can be 10,000
+    operations deep, deeper than Python lets a function recurse: keep your own stack. (One
+    way: a stack of (tensor, inputs_done) pairs; the first time t comes off, push (t, True)
+    back, then its inputs; when (t, True) comes off, all its inputs are listed: list t.
+    Reversed, that list is the order.)
+
+    Part 2, the loop (about 15 lines): keep a dict {tensor: its gradient so far}, starting as
+    {root: grad}. Visit the tensors in your order and take each one's gradient g, complete by
+    now (no entry: nothing reached it; skip it). If t.is_leaf or t.retains_grad, add g into
+    t.grad (None means nothing yet). If t has a creator fn, fn.run_backward(g, retain_graph)
+    returns one gradient per input of fn.inputs (None: no gradient); add each input x's
+    sum_to(gx, x.shape).astype(x.dtype) (sum_to undoes broadcasting; a float32 input keeps a
+    float32 gradient) into x's entry of the dict.
+    """
+    # ---- exercise 3: your topological order, then your backward loop ----
+    raise NotImplementedError
+
+
+@contextlib.contextmanager
+def engine_using(backward):
+    """Inside the block, every Tensor.backward runs ``backward`` (after the argument checks
+    that the library's Tensor.backward does first)."""
+    library = Tensor.backward
+
+    def patched(self, grad=None, retain_graph=False):
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad")
+        if grad is None and self.size != 1:
+            raise RuntimeError("grad can be implicitly created only for a one-element output")
+        grad = np.ones_like(self.data) if grad is None else np.asarray(grad, self.dtype)
+        backward(self, grad, retain_graph)
+
+    Tensor.backward = patched
+    try:
+        yield
+    finally:
+        Tensor.backward = library
+
+
+def graphs():
+    """name: a function that builds a fresh graph from fresh leaves, returning (root, leaves)."""
+    def reused():
+        x = mfa.tensor(np.array([1.5, -2.0]), requires_grad=True)
+        y = x * x
+        return (y * y + y * x).sum(), [x]
+
+    def diamond():
+        x, w = (mfa.tensor(np.array(v), requires_grad=True) for v in ([0.5, 2.0], [[1.0], [3.0]]))
+        a, b = x * w, F.exp(x)        # both use x; x * w broadcasts (2,) against (2, 1)
+        return (a * b + a).sum(), [x, w]
+
+    def deep_chain():
+        x = mfa.tensor(np.array(1.0), requires_grad=True)
+        y = x
+        for _ in range(10_000):
+            y = y * 1.0001
+        return y, [x]
+
+    return {"reused nodes": reused, "a diamond": diamond, "a chain of 10,000 Muls": deep_chain}
+
+
+@course.exercise("Build the engine", edit=my_backward)
+def exercise_3(backward):
+    """Write my_backward (in the lesson file, just before exercise_3): the topological order
+    and the backward loop of the engine, about 30 lines; its docstring says what each part
+    does. The check compares it with Tensor.backward on reused nodes, a diamond and a deep
+    chain, counts its backward calls, then runs the engine's own tests (tests/test_autograd.py)
+    with your engine in place of the library's."""
+    for name, build in graphs().items():
+        (root, leaves), (mine, my_leaves) = build(), build()
+        root.backward()
+        with engine_using(backward):
+            mine.backward()
+        for k, (x, y) in enumerate(zip(leaves, my_leaves)):
+            if y.grad is None or not np.allclose(y.grad, x.grad, rtol=1e-10):
+                raise course.NotYet(f"on {name}, leaf {k} gets grad {y.grad}, the engine gives "
+                                    f"{x.grad}. Is every use's share added, in an order that "
+                                    "has each tensor after all the tensors computed from it?")
+    count_backward_calls(backward)
+    run_engine_tests(backward)
+    return "Your engine passes the engine's own tests: it is the one in minifaceattr/autograd.py."
+
+
+def count_backward_calls(backward):
+    """Each Function's backward must run once, not once per path (section 5)."""
+    y0 = mfa.tensor(np.array(1.0), requires_grad=True)
+    y = y0
+    for _ in range(12):
+        y = y + y
+    calls, run_backward = [0], mfa.Function.run_backward
+
+    def counted(fn, gy, retain_graph):
+        calls[0] += 1
+        return run_backward(fn, gy, retain_graph)
+
+    mfa.Function.run_backward = counted
+    try:
+        with engine_using(backward):
+            y.backward()
+    finally:
+        mfa.Function.run_backward = run_backward
+    if calls[0] != 12:
+        raise course.NotYet(f"on 12 doublings y = y + y, your engine called backward {calls[0]} "
+                            "times, not 12: visit each tensor once, with its complete gradient.")
+
+
+def run_engine_tests(backward):
+    """The tests of tests/test_autograd.py, with ``backward`` as the engine."""
+    path = course.LESSONS_DIR.parent / "tests" / "test_autograd.py"
+    try:
+        spec = importlib.util.spec_from_file_location("test_autograd", path)
+        tests = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(tests)
+    except (FileNotFoundError, ImportError) as e:
+        print(f"  (the engine's own tests were not run: {course.one_line(e)})")
+        return
+    for name, test in vars(tests).items():
+        if name.startswith("test_") and callable(test):
+            with engine_using(backward):
+                try:
+                    test()
+                except Exception as e:  # noqa: BLE001  (any failure is a hint, not a crash)
+                    line = [f for f in traceback.extract_tb(e.__traceback__)
+                            if f.filename == str(path)][-1]
+                    raise course.NotYet(f"{name} in tests/test_autograd.py fails with your "
+                                        f"engine: {course.one_line(e)} at line {line.lineno}: "
+                                        f"{line.line}") from None
 
 
 EXERCISES = [exercise_1, exercise_2, exercise_3]

@@ -47,9 +47,10 @@ import minifaceattr as mfa
 import minifaceattr.functional as F
 from minifaceattr import metrics, optim
 from minifaceattr.data import DataLoader, SynthFBP, transforms
-from minifaceattr.models.hmtnet import (HMTNET_224, Aggregate, HMTNet, max_pool2d_ceil,
-                                        single_task_net, small_config)
-from minifaceattr.models.hmtnet_loss import HMTLoss, evaluate_hmtnet
+from minifaceattr.models.hmtnet import (HMTNET_224, Aggregate, HMTNet, single_task_net,
+                                        small_config)
+from minifaceattr.models.hmtnet_loss import HMTLoss
+from minifaceattr.training import evaluate_hmtnet
 
 IMAGE_SIZE = 48
 CONFIG = small_config(IMAGE_SIZE)   # the library's narrow HMTNet, at 48 px
@@ -104,7 +105,7 @@ def section_1_shapes(model, images):
         print(f"  {'pool1 3/2':22s} {tuple(x.shape)}")
         _, x = model.conv2(x)
         print(f"  {'conv2 5x5 pad 1':22s} {tuple(x.shape)}")
-        x = max_pool2d_ceil(x, 3, 2)
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
         print(f"  {'pool2 3/2 (ceil mode)':22s} {tuple(x.shape)}")
         conv3, relu3 = model.conv3(x)
         print(f"  {'conv3, relu3':22s} {tuple(relu3.shape)}   -> the gender branch")

@@ -258,7 +258,7 @@ def test_two_processes_build_the_same_library_safely(tmp_path):
     """Both compile into one fresh cache at once; each loads a complete library."""
     env = dict(os.environ, MINIFACEATTR_CACHE=str(tmp_path))
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
-    value = repr(float(np.random.default_rng().integers(1 << 30)))  # a source built nowhere yet
+    value = "271828.0"  # any value: the cache (tmp_path) is empty, so both must build it
     procs = [subprocess.Popen([sys.executable, "-c", BUILD % (value, value)], env=env,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for p in procs:

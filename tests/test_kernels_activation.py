@@ -64,7 +64,7 @@ def assert_close(got, expected, rtol, what):
 @pytest.mark.parametrize("name", list(TWINS))
 def test_activation_kernel_matches_numpy(backend, name, n, dtype, max_blocks):
     twin, inputs = TWINS[name]
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     host = [draw(what, n, dtype, rng) for what in inputs]
     args = [backend.asarray(a) for a in host]
     out = get_array_module(args[0]).full(n, np.nan, dtype)
@@ -95,7 +95,7 @@ def block_sum(backend, x, max_blocks):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("n, max_blocks", [(1, None), (255, None), (1000, None), (20001, 8)])
 def test_block_sum_matches_numpy(backend, n, dtype, max_blocks):
-    x_host = np.random.default_rng().uniform(0, 1, n).astype(dtype)
+    x_host = np.random.default_rng(0).uniform(0, 1, n).astype(dtype)
     partial = block_sum(backend, backend.asarray(x_host), max_blocks)
     expected = block_sum_twin(x_host, partial.size)
     assert_close(backend.numpy(partial), expected, RTOL[dtype], f"block_sum partials, n={n}")
@@ -115,7 +115,7 @@ OPERATORS = {"relu": (F.relu, lambda x: np.maximum(x, 0), lambda x, y: (x > 0) *
 @pytest.mark.parametrize("name", list(OPERATORS))
 def test_operator_forward_and_backward(backend, name, dtype):
     op, forward, derivative = OPERATORS[name]
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     x_host = rng.uniform(-3, 3, (3, 5, 7)).astype(dtype)
     gy_host = rng.normal(0, 1, x_host.shape).astype(dtype)
     x = backend.tensor(x_host, requires_grad=True)
@@ -133,6 +133,6 @@ def test_operator_forward_and_backward(backend, name, dtype):
 @pytest.mark.parametrize("name", list(OPERATORS))
 def test_operator_gradcheck(backend, name):
     op = OPERATORS[name][0]
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     x_host = rng.uniform(0.1, 2, (2, 3, 5)) * rng.choice([-1, 1], (2, 3, 5))  # no relu kink
     assert mfa.gradcheck(op, [backend.tensor(x_host, requires_grad=True)])

@@ -12,7 +12,8 @@ import pytest
 import minifaceattr.kernels
 
 KERNEL_DIR = Path(minifaceattr.kernels.__file__).parent
-SOURCES = sorted(KERNEL_DIR.glob("*.cu"))
+LESSON_KERNEL_DIR = Path(__file__).resolve().parents[1] / "lessons" / "kernels"
+SOURCES = sorted(KERNEL_DIR.glob("*.cu")) + sorted(LESSON_KERNEL_DIR.glob("*.cu"))
 ARCHITECTURES = ["compute_80", "compute_90"]
 
 

@@ -1,7 +1,8 @@
-"""max_pool2d, avg_pool2d and global_avg_pool2d: gradient checks, hand-computed values, the
-kernels against their NumPy twins, and (where PyTorch is installed) torch.nn.functional."""
+"""max_pool2d, avg_pool2d and global_avg_pool2d: the operator table (torch.nn.functional where
+installed, gradient checks), hand-computed values, the kernels against their NumPy twins."""
 import numpy as np
 import pytest
+from op_table import check_op, tF
 
 import minifaceattr as mfa
 import minifaceattr.functional as F
@@ -28,17 +29,43 @@ POOLS = {"max_pool2d": F.max_pool2d, "avg_pool2d": F.avg_pool2d}
 
 @pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize("case", list(CASES))
-def test_pool_gradcheck(backend, rng, pool, case):
-    """Random normal inputs have no ties, so the max pool's gradient is well defined."""
+def test_pool_table(backend, pool, case):
+    """Random inputs have no ties, so the max pool's gradient is well defined."""
     shape, kernel, stride, padding = CASES[case]
-    x = backend.tensor(rng.standard_normal(shape), requires_grad=True)
-    assert mfa.gradcheck(lambda x: POOLS[pool](x, kernel, stride, padding), [x])
+    check_op(backend, [shape], lambda x: POOLS[pool](x, kernel, stride, padding),
+             lambda x: getattr(tF, pool)(x, kernel, stride, padding))
+
+
+# ceil_mode=True: a last, partial window kept (HMTNet's pool2: 26 -> 13 with a 3/2 window).
+CEIL_CASES = {
+    "hmtnet-pool2": ((1, 2, 13, 12), 3, 2, 0),
+    "pad1-odd": ((2, 1, 8, 9), 3, 2, 1),
+    "last-window-would-start-in-padding": ((1, 1, 5, 5), 3, 3, 1),
+    "nonsquare-pairs": ((1, 1, 6, 7), (3, 2), (2, 3), (1, 0)),
+}
+
+
+@pytest.mark.parametrize("case", list(CEIL_CASES))
+def test_max_pool_ceil_mode_table(backend, case):
+    shape, kernel, stride, padding = CEIL_CASES[case]
+    check_op(backend, [shape], lambda x: F.max_pool2d(x, kernel, stride, padding, ceil_mode=True),
+             lambda x: tF.max_pool2d(x, kernel, stride, padding, ceil_mode=True))
+
+
+def test_max_pool_ceil_mode_keeps_the_partial_windows(backend):
+    """x[h, w] = 4h + w, 3×3 windows at stride 2: floor mode has one window, ceil mode four;
+    the partial ones (past the bottom and right edges) take the largest pixel they hold."""
+    x = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_array_equal(pooled(backend, F.max_pool2d, x, 3, 2)[0], 10)
+    y, gx = pooled(backend, lambda t, *a: F.max_pool2d(t, *a, ceil_mode=True), x, 3, 2)
+    np.testing.assert_array_equal(y, [[10, 11], [14, 15]])
+    np.testing.assert_array_equal(gx, np.isin(x, [10, 11, 14, 15]))
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 5, 7), (1, 4, 7, 7), (3, 2, 1, 9)])
-def test_global_avg_pool_gradcheck(backend, rng, shape):
-    x = backend.tensor(rng.standard_normal(shape), requires_grad=True)
-    assert mfa.gradcheck(F.global_avg_pool2d, [x])
+def test_global_avg_pool_table(backend, shape):
+    check_op(backend, [shape], F.global_avg_pool2d,
+             lambda x: tF.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 @pytest.mark.parametrize("pool", list(POOLS))
@@ -141,12 +168,14 @@ def test_pool_rejects_bad_arguments(rng):
 
 # --- the kernels against their NumPy twins, float32 ----------------------------------------
 
-GEOMETRIES = [  # planes, H, W, KH, KW, SH, SW, PH, PW
+GEOMETRIES = [  # planes, H, W, KH, KW, SH, SW, PH, PW[, ceil_mode]
     (1, 7, 5, 3, 3, 2, 2, 1, 1),
     (6, 17, 13, 3, 3, 2, 2, 1, 1),
     (4, 9, 8, 7, 7, 1, 1, 3, 3),
     (5, 6, 7, 1, 1, 2, 2, 0, 0),
     (3, 8, 9, 2, 3, 1, 2, 1, 0),
+    (2, 12, 13, 3, 3, 2, 2, 0, 0, True),   # max pooling's ceil mode: partial last windows
+    (3, 8, 9, 3, 2, 2, 3, 1, 0, True),
 ]
 
 
@@ -178,7 +207,7 @@ def random_planes(g, rng, kind="distinct"):
 @pytest.mark.parametrize("kind", ["distinct", "ties", "nan"])
 @pytest.mark.parametrize("sizes", GEOMETRIES, ids=lambda s: "x".join(map(str, s)))
 def test_max_pool_kernels_match_numpy(backend, sizes, kind):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     g = PoolGeometry(*sizes)
     x = random_planes(g, rng, kind)
     out_shape = (g.planes, g.OH, g.OW)
@@ -196,9 +225,10 @@ def test_max_pool_kernels_match_numpy(backend, sizes, kind):
 
 
 @on_kernel_backends
-@pytest.mark.parametrize("sizes", GEOMETRIES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("sizes", [g for g in GEOMETRIES if len(g) == 9],  # no ceil mode
+                         ids=lambda s: "x".join(map(str, s)))
 def test_avg_pool_kernels_match_numpy(backend, sizes):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     g = PoolGeometry(*sizes)
     x = random_planes(g, rng)
     out_shape = (g.planes, g.OH, g.OW)
@@ -214,7 +244,7 @@ def test_avg_pool_kernels_match_numpy(backend, sizes):
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 3, 7, 7), (3, 5, 4, 4), (2, 2, 19, 23)])
 def test_global_avg_pool_kernels_match_numpy(backend, shape):
     """Planes of 1 to 437 pixels: fewer pixels than threads, and more (the strided loop)."""
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     y = global_avg_pool_kernel(backend.asarray(x), out=poisoned(backend, shape[:2]))
     assert max_relative_error(backend.numpy(y), x.mean(axis=(2, 3))) < 1e-5
@@ -224,35 +254,3 @@ def test_global_avg_pool_kernels_match_numpy(backend, shape):
     expected = np.broadcast_to(gy[:, :, None, None] / np.float32(shape[2] * shape[3]), shape)
     assert max_relative_error(backend.numpy(gx), expected) < 1e-6
 
-
-# --- PyTorch -------------------------------------------------------------------------------
-
-@pytest.mark.torch
-@pytest.mark.parametrize("pool", list(POOLS))
-@pytest.mark.parametrize("case", list(CASES))
-def test_pool_matches_torch(rng, pool, case):
-    torch = pytest.importorskip("torch")
-    shape, kernel, stride, padding = CASES[case]
-    x = rng.standard_normal(shape)
-    ours, theirs = mfa.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    y = POOLS[pool](ours, kernel, stride, padding)
-    y_torch = getattr(torch.nn.functional, pool)(theirs, kernel, stride, padding)
-    gy = rng.standard_normal(y.shape)
-    y.backward(gy)
-    y_torch.backward(torch.tensor(gy))
-    np.testing.assert_allclose(y.data, y_torch.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-15)
-
-
-@pytest.mark.torch
-def test_global_avg_pool_matches_torch(rng):
-    torch = pytest.importorskip("torch")
-    x = rng.standard_normal((2, 3, 5, 7))
-    ours, theirs = mfa.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    y = F.global_avg_pool2d(ours)
-    y_torch = torch.nn.functional.adaptive_avg_pool2d(theirs, 1).flatten(1)
-    gy = rng.standard_normal(y.shape)
-    y.backward(gy)
-    y_torch.backward(torch.tensor(gy))
-    np.testing.assert_allclose(y.data, y_torch.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12)

@@ -23,8 +23,10 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + e^-x), computed as exp(-log(1 + e^-x)) with a stable ``logaddexp``
-    (no overflow for large |x|, full relative precision in the tails);  dx = gy · y (1 - y)."""
+    """y = 1 / (1 + e^-x);  dx = gy · y (1 - y).
+
+    The NumPy path computes y as exp(-log(1 + e^-x)) with a stable ``logaddexp`` (no
+    overflow for large |x|, full relative precision in the tails)."""
     def forward(self, x):
         if kernel_backend(x) != "numpy":
             self.y = elementwise("activation", "sigmoid_forward", x)

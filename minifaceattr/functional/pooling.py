@@ -2,7 +2,8 @@
 
 Each (n, c) plane is pooled on its own, so the code sees N·C planes of H × W pixels. Output
 pixel (oh, ow) pools the window of rows oh·sh − ph + i and columns ow·sw − pw + j
-(0 ≤ i < kh, 0 ≤ j < kw); the padding is −∞ for max pooling and 0 for average pooling:
+(0 ≤ i < kh, 0 ≤ j < kw); the padding is −∞ for max pooling and 0 for average pooling
+(max pooling's ``ceil_mode`` keeps a last window that reaches past the padding: −∞ there too):
 
     max:  y[oh, ow] = max_{i,j} x[...]       dx[argmax] += gy[oh, ow]   (argmax saved)
     avg:  y[oh, ow] = Σ_{i,j} x[...] / (kh·kw)   dx[window] += gy[oh, ow] / (kh·kw)
@@ -34,19 +35,35 @@ class PoolGeometry:
     SW: int
     PH: int
     PW: int
+    ceil_mode: bool = False  # keep a last window that runs past the bottom or right edge
     DH = DW = 1  # pooling windows have no holes (for conv.window)
 
-    OH = property(lambda g: output_size(g.H, g.KH, g.SH, g.PH))
-    OW = property(lambda g: output_size(g.W, g.KW, g.SW, g.PW))
-    padded_shape = property(lambda g: (g.planes, g.H + 2 * g.PH, g.W + 2 * g.PW))
+    OH = property(lambda g: pool_output_size(g.H, g.KH, g.SH, g.PH, g.ceil_mode))
+    OW = property(lambda g: pool_output_size(g.W, g.KW, g.SW, g.PW, g.ceil_mode))
+    # Padded so that every window fits: ceil mode's last window may reach past H + 2·PH.
+    padded_shape = property(lambda g: (g.planes, max(g.H + 2 * g.PH, (g.OH - 1) * g.SH + g.KH),
+                                       max(g.W + 2 * g.PW, (g.OW - 1) * g.SW + g.KW)))
 
     def kernel_args(self):
         """planes, H, W, KH, KW, SH, SW, PH, PW, OH, OW as the kernels' ``int``s."""
-        sizes = (*(getattr(self, f) for f in self.__dataclass_fields__), self.OH, self.OW)
+        sizes = (self.planes, self.H, self.W, self.KH, self.KW, self.SH, self.SW, self.PH,
+                 self.PW, self.OH, self.OW)
         return tuple(np.int32(s) for s in sizes)
 
 
-def pool_geometry(x, kernel_size, stride, padding, name):
+def pool_output_size(size, kernel, stride, padding=0, ceil_mode=False):
+    """How many windows fit along one axis: ⌊(size + 2·padding − kernel) / stride⌋ + 1, or
+    with ``ceil_mode`` ⌈...⌉ + 1, where a last, partial window is kept if it starts inside
+    the input or its left padding (PyTorch's rule)."""
+    if not ceil_mode:
+        return output_size(size, kernel, stride, padding)
+    count = -(-(size + 2 * padding - kernel) // stride) + 1
+    if (count - 1) * stride >= size + padding:
+        count -= 1
+    return count
+
+
+def pool_geometry(x, kernel_size, stride, padding, name, ceil_mode=False):
     """The geometry of pooling ``x`` (N, C, H, W), with PyTorch's checks and defaults
     (stride = kernel_size; padding at most half the kernel, so no window is all padding)."""
     if x.ndim != 4:
@@ -60,7 +77,7 @@ def pool_geometry(x, kernel_size, stride, padding, name):
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{name}: padding {padding} must be at most half of kernel_size {kernel}")
     n, c, h, w = x.shape
-    g = PoolGeometry(n * c, h, w, *kernel, *stride, *padding)
+    g = PoolGeometry(n * c, h, w, *kernel, *stride, *padding, bool(ceil_mode))
     if g.OH < 1 or g.OW < 1:
         raise ValueError(f"{name}: input {x.shape} is smaller than the window {kernel}")
     if kernel_backend(x) != "numpy" and g.planes * h * w >= 2**31:
@@ -149,11 +166,12 @@ def max_pool2d_backward_kernel(gy, argmax, g, out=None):
 
 class MaxPool2d(Function):
     """y = max over each window; dx gets each gy at the position of its window's maximum."""
-    def __init__(self, kernel_size, stride, padding):
+    def __init__(self, kernel_size, stride, padding, ceil_mode=False):
         self.args = kernel_size, stride, padding
+        self.ceil_mode = ceil_mode
 
     def forward(self, x):
-        g = self.g = pool_geometry(x, *self.args, "max_pool2d")
+        g = self.g = pool_geometry(x, *self.args, "max_pool2d", self.ceil_mode)
         self.x_shape = x.shape
         if kernel_backend(x) == "numpy":
             y, self.argmax = max_pool2d_numpy(x, g)
@@ -277,10 +295,11 @@ class GlobalAvgPool2d(Function):
         return gx
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0):
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """torch.nn.functional.max_pool2d: the maximum of each kh × kw window (padding is −∞);
-    stride defaults to kernel_size. int or (h, w) pair arguments."""
-    return MaxPool2d(kernel_size, stride, padding)(x)
+    stride defaults to kernel_size. int or (h, w) pair arguments. ``ceil_mode=True`` keeps a
+    last window that runs past the bottom or right edge (its outside taps are −∞ too)."""
+    return MaxPool2d(kernel_size, stride, padding, ceil_mode)(x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):

@@ -8,7 +8,8 @@
 // loss[] for reduction="mean" or "sum" is reduction.cu's block_sum.
 //
 // Element-wise kernels use a grid-stride loop (see activation.cu). When with_grad is 0,
-// grad is not touched (the caller may pass a one-element dummy).
+// grad is not touched (the caller may pass a one-element dummy). Each kernel's comment
+// starts with its twin's name and formula, word for word its docstring (tests check it).
 
 // The natural logarithm of 2, to the last digit of a double.
 #define LOG_2 ((real_t)0.693147180559945309417)
@@ -18,13 +19,13 @@ __device__ __forceinline__ real_t sign_of(real_t d) {
     return (real_t)((d > 0) - (d < 0));
 }
 
-// Binary cross-entropy on logits x with targets t in [0, 1]:
-//     loss = w * (pw * t * softplus(-x) + (1 - t) * softplus(x)),  softplus(z) = log(1 + e^z),
-// which is PyTorch's -w * (pw * t * log sigmoid(x) + (1 - t) * log(1 - sigmoid(x))). Both
-// softplus are computed from one e^-|x|: softplus(x) = max(x, 0) + log1p(e^-|x|), so exp never
-// overflows, and both terms are exact even when tiny (x = 100, t = 1 gives e^-100, not 0).
-// Derivative: d loss / dx = w * ((1 - t) * sigmoid(x) - pw * t * sigmoid(-x)), which is
-// sigmoid(x) - t when w = pw = 1.
+// BCEWithLogits: ℓ = w·(pw·t·softplus(−x) + (1 − t)·softplus(x)),  softplus(z) = log(1 + e^z);
+// g = w·((1 − t)·σ(x) − pw·t·σ(−x)).
+// That is binary cross-entropy on logits x with targets t in [0, 1], PyTorch's
+// -w * (pw * t * log sigmoid(x) + (1 - t) * log(1 - sigmoid(x))); g is sigmoid(x) - t when
+// w = pw = 1. Both softplus are computed from one e^-|x|: softplus(x) = max(x, 0) +
+// log1p(e^-|x|), so exp never overflows, and both terms are exact even when tiny (x = 100,
+// t = 1 gives e^-100, not 0).
 // weight and pos_weight are read at i * stride: stride 1 for a full array, 0 for a single
 // value shared by every element.
 extern "C" __global__ void bce_with_logits_forward(const real_t* __restrict__ x,
@@ -52,11 +53,12 @@ extern "C" __global__ void bce_with_logits_forward(const real_t* __restrict__ x,
     }
 }
 
-// Cross-entropy of each row of logits (N, C) with an integer class target[r], through a
-// fused log-softmax, one thread per row:
-//     loss[r] = log Σ_j e^x_j - x_target = lse - x_target,
-//     grad[r, j] = softmax_j - [j == target] = e^(x_j - lse) - [j == target].
-// The largest logit is subtracted before exp, so exp never overflows.
+// CrossEntropy: ℓ_r = −log softmax(x_r)_{t_r} = lse(x_r) − x_{r,t_r} for logits (N, C) and
+// integer targets t (N,), with lse(x) = m + log Σ_j e^(x_j − m), m = max_j x_j;
+// dx_r = gy_r·(softmax(x_r) − onehot(t_r)) (÷ N for the mean).
+// One thread per row, through a fused log-softmax: loss[r] = lse - x[target], and
+// grad[r, j] = e^(x_j - lse) - [j == target] (the caller multiplies by gy). The largest
+// logit is subtracted before exp, so exp never overflows.
 extern "C" __global__ void cross_entropy_forward(const real_t* __restrict__ logits,
                                                  const long long* __restrict__ target,
                                                  real_t* __restrict__ loss,
@@ -79,7 +81,7 @@ extern "C" __global__ void cross_entropy_forward(const real_t* __restrict__ logi
     }
 }
 
-// Mean squared error term: loss = d^2, grad = 2 d, with d = pred - target.
+// MSELoss: ℓ = d², g = 2d, with d = pred − target.
 extern "C" __global__ void mse_loss_forward(const real_t* __restrict__ pred,
                                             const real_t* __restrict__ target,
                                             real_t* __restrict__ loss,
@@ -92,7 +94,7 @@ extern "C" __global__ void mse_loss_forward(const real_t* __restrict__ pred,
     }
 }
 
-// Absolute error term: loss = |d|, grad = sign(d).
+// L1Loss: ℓ = |d|, g = sign(d) (0 at d = 0, as in PyTorch).
 extern "C" __global__ void l1_loss_forward(const real_t* __restrict__ pred,
                                            const real_t* __restrict__ target,
                                            real_t* __restrict__ loss,
@@ -105,8 +107,9 @@ extern "C" __global__ void l1_loss_forward(const real_t* __restrict__ pred,
     }
 }
 
-// Smooth L1 term (PyTorch's): 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta;
-// grad = d / beta, else sign(d). beta = 0 is plain L1 (the first branch never runs).
+// SmoothL1Loss: ℓ = ½d²/β where |d| < β, else |d| − ½β;  g = d/β, else sign(d).
+// β = 0 is L1.
+// (PyTorch's smooth L1; with beta = 0 the first branch never runs.)
 extern "C" __global__ void smooth_l1_loss_forward(const real_t* __restrict__ pred,
                                                   const real_t* __restrict__ target,
                                                   real_t beta,
@@ -122,10 +125,12 @@ extern "C" __global__ void smooth_l1_loss_forward(const real_t* __restrict__ pre
     }
 }
 
-// HMTNet's smooth Huber term: log(cosh d) where |d| <= delta, else |d|. log cosh is
-// computed as |d| + log1p(e^(-2|d|)) - log 2, which holds for every d and never overflows.
-// grad = tanh(d) where |d| <= delta (so at |d| = delta exactly, the log-cosh side), else
-// sign(d). The loss jumps at |d| = delta (log cosh 0.6 = 0.168 against 0.6).
+// SmoothHuberLoss: HMTNet's Eq. 5: ℓ = log cosh d where |d| ≤ δ, else |d|;
+// g = tanh d, else sign(d).
+// log cosh d = |d| + log1p(e^−2|d|) − log 2 (exact for every d, and e^ never overflows).
+// The loss jumps at |d| = δ (log cosh 0.6 ≈ 0.1701 against 0.6), so it has no derivative
+// there; since the condition is ≤, the point |d| = δ belongs to the log-cosh side and gets
+// its gradient, tanh d.
 extern "C" __global__ void smooth_huber_loss_forward(const real_t* __restrict__ pred,
                                                      const real_t* __restrict__ target,
                                                      real_t delta,

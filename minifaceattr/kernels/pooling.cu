@@ -4,7 +4,9 @@
 // (n, c) image plane on its own, so the kernels see `planes` = N*C planes of H x W pixels.
 // Output pixel (oh, ow) of a plane pools the window of rows oh*SH - PH .. oh*SH - PH + KH - 1
 // and columns ow*SW - PW .. ow*SW - PW + KW - 1; rows and columns outside the plane are
-// padding (-infinity for max pooling, 0 for average pooling).
+// padding (-infinity for max pooling, 0 for average pooling). Max pooling's ceil mode only
+// changes OH and OW (pooling.py): its last window may reach past the padding, and the
+// kernels, which clip every window to the plane, need no change for it.
 //
 // Forward kernels: one thread per output pixel. Backward kernels: one thread per INPUT pixel,
 // which gathers the gradient of every window that contains it. The alternative, one thread

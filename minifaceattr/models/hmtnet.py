@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 from .. import functional as F
 from .. import nn
-from ..autograd import Tensor
-from ..backend import get_array_module
+from ..functional.conv import output_size
+from ..functional.pooling import pool_output_size
 
 TASKS = ("gender", "race", "score")
 AGGREGATORS = ("avg", "concat")
@@ -68,15 +68,15 @@ class HMTNetConfig:
     def trunk_size(self):
         """Side of the conv3–5 maps (13 at 224 px)."""
         s1, s2 = self.stem_strides
-        size = conv_output_size(self.image_size, 7, s1)
-        size = conv_output_size(size, 3, 2)                      # pool1
-        size = conv_output_size(size, 5, s2, padding=1)
-        return ceil_pool_output_size(size, 3, 2)                 # pool2, ceil mode
+        size = output_size(self.image_size, 7, s1, 0)
+        size = pool_output_size(size, 3, 2)                      # pool1
+        size = output_size(size, 5, s2, 1)
+        return pool_output_size(size, 3, 2, ceil_mode=True)      # pool2
 
     @property
     def head_kernel(self):
         """fc6's kernel: the side of the pool5 map (6 at 224 px)."""
-        return conv_output_size(self.trunk_size, 3, 2)
+        return pool_output_size(self.trunk_size, 3, 2)
 
 
 HMTNET_224 = HMTNetConfig()
@@ -96,37 +96,6 @@ def small_config(image_size=64):
         if config.trunk_size >= 9:
             return config
     raise ValueError(f"image_size {image_size} is too small for HMTNet: 47 px at least")
-
-
-def conv_output_size(size, kernel, stride, padding=0):
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def ceil_pool_output_size(size, kernel, stride):
-    return -(-(size - kernel) // stride) + 1
-
-
-def max_pool2d_ceil(x, kernel_size, stride):
-    """Max pooling in PyTorch's ``ceil_mode=True``: a last, partial window is kept.
-
-    For a non-negative x (a ReLU's output), padding the bottom and right with zeros gives
-    the same maxima (every window still holds a real pixel ≥ 0), so we pad and pool."""
-    h, w = x.shape[2:]
-    extra_h = (ceil_pool_output_size(h, kernel_size, stride) - 1) * stride + kernel_size - h
-    extra_w = (ceil_pool_output_size(w, kernel_size, stride) - 1) * stride + kernel_size - w
-    x = pad_bottom_right(x, extra_h, extra_w)
-    return F.max_pool2d(x, kernel_size, stride)
-
-
-def pad_bottom_right(x, rows, cols):
-    """x with ``rows`` rows of zeros below and ``cols`` columns of zeros on the right."""
-    xp = get_array_module(x.data)
-    n, c, h, w = x.shape
-    if rows:
-        x = F.concat([x, Tensor(xp.zeros((n, c, rows, w), x.dtype))], axis=2)
-    if cols:
-        x = F.concat([x, Tensor(xp.zeros((n, c, h + rows, cols), x.dtype))], axis=3)
-    return x
 
 
 class Aggregate(nn.Module):
@@ -250,7 +219,7 @@ class HMTNet(nn.Module):
         _, x = self.conv1(x)
         x = F.max_pool2d(x, 3, 2)
         _, x = self.conv2(x)
-        x = max_pool2d_ceil(x, 3, 2)
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
         conv3, relu3 = self.conv3(x)
         maps = {"conv3": conv3, "relu3": relu3}
         if self.needs_deep_trunk:

@@ -1,4 +1,5 @@
-"""HMTNet's multi-task loss (Eq. 6), its metrics and its evaluation on a test set.
+"""HMTNet's multi-task loss (Eq. 6) and its metrics (the loop that evaluates a model on a
+test set with them is ``training.evaluate_hmtnet``: a model does not know its training loop).
 
     L = w_g · CE(gender) + w_r · CE(race) + w_a · L_a(score),   (w_g, w_r, w_a) = (1, 1, 2)
 
@@ -6,12 +7,9 @@ L_a is the smooth Huber loss of Eq. 5 (log cosh d where |d| ≤ δ = 0.6, else |
 the paper's Table 4, MSE, L1 or smooth L1. A single-task network's output has one field
 set; the loss then is that task's term alone, and the metrics are that task's.
 """
-import numpy as np
-
 from .. import functional as F
-from ..backend import to_device, to_numpy
+from ..backend import to_device
 from ..metrics import ClassificationAccuracy, RegressionMetrics
-from ..training.evaluation import evaluation_mode, to_batch_device
 from .hmtnet import TASKS
 
 SCORE_LOSSES = ("smooth_huber", "mse", "l1", "smooth_l1")
@@ -89,25 +87,3 @@ class HMTMetrics:
             if task in self.seen:
                 result[f"acc_{task}"] = getattr(self, task).compute()
         return result
-
-
-def evaluate_hmtnet(model, loader, device="cpu"):
-    """Run ``model`` over ``loader`` in eval mode without gradients. Returns (metrics,
-    scores): ``HMTMetrics`` on every batch, with NaN for the keys of tasks the model does not
-    have (so every run reports the same five keys), and {"pred", "true"} score arrays (None
-    for a network without the score head)."""
-    meter, predicted, true = HMTMetrics(), [], []
-    with evaluation_mode(model):
-        for images, targets in loader:
-            images, targets = to_batch_device(images, targets, device)
-            output = model(images)
-            meter.update(output, targets)
-            if output.score is not None:
-                predicted.append(to_numpy(output.score.data))
-                true.append(to_numpy(targets["score"]))
-    if not meter.seen:
-        raise ValueError("evaluate_hmtnet: the loader gave no batches")
-    metrics = {key: float("nan") for key in METRIC_KEYS}
-    metrics.update(meter.compute())
-    scores = {"pred": np.concatenate(predicted), "true": np.concatenate(true)} if predicted else None
-    return metrics, scores

@@ -15,10 +15,18 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """The largest value in each kernel_size window, stepping by stride (default: kernel_size)."""
+    """The largest value in each kernel_size window, stepping by stride (default: kernel_size);
+    ``ceil_mode=True`` keeps a last window that runs past the edge, as in PyTorch."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        super().__init__(kernel_size, stride, padding)
+        self.ceil_mode = ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
+
+    def extra_repr(self):
+        return super().extra_repr() + (", ceil_mode=True" if self.ceil_mode else "")
 
 
 class AvgPool2d(_Pool2d):

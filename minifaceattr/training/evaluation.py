@@ -1,10 +1,13 @@
 """Evaluation helpers: run a model over a loader without gradients and score it."""
 import contextlib
 
+import numpy as np
+
 from ..autograd import Tensor, no_grad
-from ..backend import to_device
+from ..backend import to_device, to_numpy
 from ..data.attributes import ATTRIBUTES
 from ..metrics import AttributeMetrics
+from ..models.hmtnet_loss import METRIC_KEYS, HMTMetrics
 
 
 def to_batch_device(images, targets, device):
@@ -76,3 +79,26 @@ def evaluate_attributes(model, loader, device="cpu", groups=None, names=None):
     metrics = meter.compute()
     metrics["per_attribute"] = {name: m["accuracy"] for name, m in metrics["attributes"].items()}
     return metrics
+
+
+def evaluate_hmtnet(model, loader, device="cpu"):
+    """Run ``model`` over ``loader`` in eval mode without gradients. Returns (metrics,
+    scores): ``HMTMetrics`` on every batch, with NaN for the keys of tasks the model does not
+    have (so every run reports the same five keys), and {"pred", "true"} score arrays (None
+    for a network without the score head)."""
+    meter, predicted, true = HMTMetrics(), [], []
+    with evaluation_mode(model):
+        for images, targets in loader:
+            images, targets = to_batch_device(images, targets, device)
+            output = model(images)
+            meter.update(output, targets)
+            if output.score is not None:
+                predicted.append(to_numpy(output.score.data))
+                true.append(to_numpy(targets["score"]))
+    if not meter.seen:
+        raise ValueError("evaluate_hmtnet: the loader gave no batches")
+    metrics = {key: float("nan") for key in METRIC_KEYS}
+    metrics.update(meter.compute())
+    if not predicted:
+        return metrics, None
+    return metrics, {"pred": np.concatenate(predicted), "true": np.concatenate(true)}

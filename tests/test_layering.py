@@ -1,0 +1,36 @@
+"""The library's layers point one way: a model, a layer or an operator does not know the
+training loop (training imports models, never the reverse)."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "minifaceattr"
+LOWER_LAYERS = ["models", "nn", "functional", "kernels", "data"]
+
+
+def imported_modules(path):
+    """Every module that ``path`` imports, relative imports resolved against the package."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = parts[:len(parts) - node.level] if node.level else ()
+            module = ".".join(base + ((node.module,) if node.module else ()))
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+@pytest.mark.parametrize("layer", LOWER_LAYERS)
+def test_lower_layers_do_not_import_training(layer):
+    offenders = [f"{path.relative_to(PACKAGE.parent)} imports {name}"
+                 for path in sorted((PACKAGE / layer).rglob("*.py"))
+                 for name in imported_modules(path)
+                 if name == "minifaceattr.training" or name.startswith("minifaceattr.training.")]
+    assert not offenders, "; ".join(offenders)
+
+
+def test_the_check_sees_relative_imports():
+    path = PACKAGE / "training" / "evaluation.py"
+    assert "minifaceattr.models.hmtnet_loss" in set(imported_modules(path))
