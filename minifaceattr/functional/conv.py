@@ -29,7 +29,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_cupy_array, kernel_backend
-from ..kernels import get_kernel, launch_1d
+from ..kernels import INDEX_LIMIT, get_kernel, launch_1d
 
 
 def pair(value, name):
@@ -146,9 +146,9 @@ def output_buffer(like, shape, out):
 
 
 def check_int32(g, c_out):
-    """The kernels index with int: every array they touch must have fewer than 2^31 elements."""
+    """The kernels index with int: every array they touch must have at most 2^30 elements."""
     largest = max(np.prod(g.cols_shape), g.N * max(g.C, c_out) * max(g.H * g.W, g.OH * g.OW))
-    if largest >= 2**31:
+    if largest > INDEX_LIMIT:
         raise ValueError(f"conv2d: {largest} elements do not fit the kernels' int indices; "
                          "use a smaller batch")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
-from ..kernels import THREADS_PER_BLOCK, get_kernel, grid_1d, launch_1d
+from ..kernels import INDEX_LIMIT, THREADS_PER_BLOCK, get_kernel, grid_1d, launch_1d
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -205,7 +205,7 @@ class CrossEntropy(Function):
 def fused_terms(name, like, args, scalars, with_grad):
     """Run fused kernel ``name(args..., scalars..., loss, grad, with_grad, n)`` over the
     elements of ``like``; return the terms and (when with_grad) their derivatives."""
-    if like.size >= 2**31:
+    if like.size > INDEX_LIMIT:
         raise ValueError(f"{name}: {like.size} elements do not fit the kernel's int count")
     xp = get_array_module(like)
     args = [xp.ascontiguousarray(a) if hasattr(a, "shape") and a.ndim else a for a in args]

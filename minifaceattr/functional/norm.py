@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
-from ..kernels import get_kernel, launch_1d
+from ..kernels import INDEX_LIMIT, get_kernel, launch_1d
 
 NORM_THREADS = 512  # threads per block of the per-channel reductions, as in norm.cu
 
@@ -144,7 +144,7 @@ def run_channelwise(name, *arrays):
 
 
 def check_int_size(x, name):
-    if x.size >= 2**31:
+    if x.size > INDEX_LIMIT:
         raise ValueError(f"{name}: {x.size} elements do not fit the kernel's int indices")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module, is_cupy_array, kernel_backend
-from ..kernels import get_kernel
+from ..kernels import INDEX_LIMIT, get_kernel
 from .conv import output_buffer, output_size, pair, run_kernel, window
 
 
@@ -63,7 +63,7 @@ def pool_geometry(x, kernel_size, stride, padding, name):
     g = PoolGeometry(n * c, h, w, *kernel, *stride, *padding)
     if g.OH < 1 or g.OW < 1:
         raise ValueError(f"{name}: input {x.shape} is smaller than the window {kernel}")
-    if kernel_backend(x) != "numpy" and g.planes * h * w >= 2**31:
+    if kernel_backend(x) != "numpy" and g.planes * h * w > INDEX_LIMIT:
         raise ValueError(f"{name}: {x.size} elements do not fit the kernels' int indices")
     return g
 

@@ -5,5 +5,5 @@ them without a GPU. Operators use the loader:
 
 Nothing here imports CuPy until a kernel is built for the "cuda" backend.
 """
-from .loader import (THREADS_PER_BLOCK, elementwise, get_kernel, get_module, grid_1d,
+from .loader import (INDEX_LIMIT, THREADS_PER_BLOCK, elementwise, get_kernel, get_module, grid_1d,
                      kernel_source, launch_1d)

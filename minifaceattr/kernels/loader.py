@@ -23,6 +23,10 @@ from .signature import check_args, parse_defines, parse_kernels
 
 KERNEL_DIR = Path(__file__).parent
 THREADS_PER_BLOCK = 256
+# Kernels index with int, and a grid-stride loop's idx + stride must stay below 2^31 too:
+# with at most 2^30 elements, idx < 2^30 and a 1-D grid's stride (blocks · threads, threads a
+# power of two) is at most 2^30, so idx + stride < 2^31. At 2^31 elements it would wrap.
+INDEX_LIMIT = 2**30
 REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
@@ -99,7 +103,10 @@ def grid_1d(n, threads=THREADS_PER_BLOCK, max_blocks=None):
 
 def launch_1d(kernel, n, args, threads=THREADS_PER_BLOCK, max_blocks=None, shared_mem=0):
     """Launch ``kernel`` over ``n`` elements on a 1-D grid of ``grid_1d(n, ...)`` blocks;
-    nothing to do when n is 0."""
+    nothing to do when n is 0; more than INDEX_LIMIT elements are refused."""
+    if n > INDEX_LIMIT:
+        raise ValueError(f"a kernel launch over {n} elements: more than the kernels' int "
+                         f"indices allow (2^30 = {INDEX_LIMIT}); use a smaller batch")
     if n > 0:
         kernel((grid_1d(n, threads, max_blocks),), (threads,), args, shared_mem=shared_mem)
 
@@ -114,7 +121,7 @@ def elementwise(family, name, *inputs):
     x = inputs[0]
     if any(a.shape != x.shape for a in inputs):
         raise ValueError(f"{name}: inputs must have one shape, got {[a.shape for a in inputs]}")
-    if x.size >= 2**31:
+    if x.size > INDEX_LIMIT:
         raise ValueError(f"{name}: {x.size} elements do not fit the kernel's int count")
     xp = get_array_module(x)
     inputs = [xp.ascontiguousarray(a) for a in inputs]
