@@ -32,7 +32,7 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return gy.transpose(np.argsort(self.axes))
+        return gy.transpose(np.argsort(self.axes).tolist())
 
 
 class BroadcastTo(Function):
@@ -113,7 +113,7 @@ class Concat(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        return tuple(xp.split(gy, np.cumsum(self.sizes)[:-1], axis=self.axis))
+        return tuple(xp.split(gy, np.cumsum(self.sizes)[:-1].tolist(), axis=self.axis))
 
 
 class Stack(Function):
