@@ -37,7 +37,7 @@ class Backend:
 
 def clear_kernel_caches():
     """Compiled kernels hold the cupy module they were built with (real or stand-in)."""
-    loader.get_module.cache_clear()
+    loader.clear_caches()
 
 
 @pytest.fixture
