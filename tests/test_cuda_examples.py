@@ -37,9 +37,9 @@ def test_train_lfwa_on_cuda(cuda, tmp_path):
 
 def test_train_hmtnet_on_cuda(cuda, tmp_path):
     out = tmp_path / "run"
-    stdout = run_on_cuda(cuda, "train_hmtnet.py", "--train-size", "8", "--test-size", "6", "--batch-size",
-                "4", "--image-size", "48", "--epochs", "1", "--workers", "0", "--out", str(out),
-                cwd=tmp_path)
+    stdout = run_on_cuda(cuda, "train_hmtnet.py", "--train-size", "8", "--test-size", "6",
+                         "--batch-size", "4", "--image-size", "48", "--epochs", "1", "--workers",
+                         "0", "--out", str(out), cwd=tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"mae", "rmse", "pc"} <= set(metrics), metrics
     assert "cuda" in stdout, stdout[:500]

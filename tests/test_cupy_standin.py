@@ -34,9 +34,10 @@ def test_every_name_of_the_standin_exists_in_real_cupy():
     missing = [n for n in dir(standin) if not n.startswith("__")
                and n not in cupy_standin.SURFACE_EXEMPT and not hasattr(cupy, n)]
     assert not missing, f"the stand-in module exposes what CuPy lacks: {missing}"
-    for ours, theirs in [(standin.ndarray, cupy.ndarray), (standin.RawModule, cupy.RawModule),
-                         (standin.RawKernel, cupy.RawKernel), (standin.cuda.Device, cupy.cuda.Device),
-                         (type(standin.get_default_memory_pool()), cupy.cuda.MemoryPool)]:
+    pairs = [(standin.ndarray, cupy.ndarray), (standin.RawModule, cupy.RawModule),
+             (standin.RawKernel, cupy.RawKernel), (standin.cuda.Device, cupy.cuda.Device),
+             (type(standin.get_default_memory_pool()), cupy.cuda.MemoryPool)]
+    for ours, theirs in pairs:
         extra = sorted(n for n in own_names(ours) if not n.startswith("_")
                        or n.startswith("__")) if ours is not standin.ndarray else \
             sorted(own_names(ours) - {"_a", "_from_numpy"})
