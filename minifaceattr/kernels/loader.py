@@ -9,7 +9,7 @@ or on the CPU through the emulator. Operators call only this module.
     launch("activation", "relu_forward", (x, y, np.int32(x.size)), n=x.size)
 
 ``launch`` owns everything around a kernel call: the backend (from the first array: "cuda"
-for CuPy arrays, else the emulator), the element type (``real_t``: the first floating-point
+for CuPy arrays, else the emulator, whatever ``get_backend()`` says), the element type (``real_t``: the first floating-point
 array's dtype), C-contiguous copies of the arrays the kernel only reads, the int-index guard
 (every array at most ``INDEX_LIMIT`` elements), the grid (1-D over ``n`` elements, or the
 given blocks), and the signature check (in ``signature.check_args``; its message is built only
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backend import get_array_module, import_cupy, kernel_backend
+from ..backend import get_array_module, import_cupy, is_cupy_array
 from . import emulator
 from .signature import check_args, parse_defines, parse_kernels
 
@@ -179,7 +179,7 @@ def launch(family, name, args, n=None, grid=None, block=THREADS_PER_BLOCK, share
     if dtype is None:
         raise TypeError(f"kernel {name}: no float32 or float64 array among its arguments "
                         f"({', '.join(str(a.dtype) for a in arrays)})")
-    kernel = get_kernel(family, name, dtype, kernel_backend(first))
+    kernel = get_kernel(family, name, dtype, "cuda" if is_cupy_array(first) else "emu")
     xp = get_array_module(first)
     args = tuple(xp.ascontiguousarray(a) if p.pointer and p.const and hasattr(a, "flags") else a
                  for a, p in zip(args, kernel.kernel.params))
@@ -193,8 +193,8 @@ def elementwise(family, name, *inputs):
     """Run ``name(in_1, ..., in_k, out, n)`` on same-shaped arrays and return ``out``.
 
     This is the calling convention of every element-wise kernel: the inputs, then the
-    output, then the element count. The kernel runs where the first input says
-    (``kernel_backend``: "emu" or "cuda").
+    output, then the element count. The kernel runs on the GPU for CuPy arrays, else
+    through the emulator.
     """
     x = inputs[0]
     if any(a.shape != x.shape for a in inputs):
