@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cupy_standin
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +25,7 @@ def run_on_cuda(cuda, script, *args, cwd):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_train_lfwa_on_cuda(cuda, tmp_path):
     out = tmp_path / "run"
     stdout = run_on_cuda(cuda, "train_lfwa.py", "--epochs", "1", "--train-size", "16",
@@ -35,6 +38,7 @@ def test_train_lfwa_on_cuda(cuda, tmp_path):
         assert (out / name).stat().st_size > 0, name
 
 
+@pytest.mark.slow
 def test_train_hmtnet_on_cuda(cuda, tmp_path):
     out = tmp_path / "run"
     stdout = run_on_cuda(cuda, "train_hmtnet.py", "--train-size", "8", "--test-size", "6",
