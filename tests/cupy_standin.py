@@ -122,7 +122,8 @@ class ndarray:  # noqa: N801  (CuPy's name)
     def __repr__(self):
         return repr(self._a).replace("array(", "stand-in cupy array(", 1)
 
-    __str__ = lambda self: str(self._a)
+    def __str__(self):
+        return str(self._a)
 
     # --- leaving the device: explicit only -----------------------------------------------
     def get(self, stream=None, order="C", out=None):

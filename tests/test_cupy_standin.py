@@ -47,7 +47,7 @@ def test_every_name_of_the_standin_exists_in_real_cupy():
 
 
 def test_flags_are_cupys_three_and_exist_on_real_cupy():
-    cupy = real_cupy()
+    real_cupy()
     ours = {n for n in dir(Flags) if not n.startswith("_")}
     assert ours == {"c_contiguous", "f_contiguous", "owndata"}
     flags_type = importlib.import_module("cupy._core.flags").Flags

@@ -9,10 +9,10 @@ or on the CPU through the emulator. Operators call only this module.
     launch("activation", "relu_forward", (x, y, np.int32(x.size)), n=x.size)
 
 ``launch`` owns everything around a kernel call: the backend (from the first array: "cuda"
-for CuPy arrays, else the emulator, whatever ``get_backend()`` says), the element type (``real_t``: the first floating-point
-array's dtype), C-contiguous copies of the arrays the kernel only reads, the int-index guard
-(every array at most ``INDEX_LIMIT`` elements), the grid (1-D over ``n`` elements, or the
-given blocks), and the signature check (in ``signature.check_args``; its message is built only
+for CuPy arrays, else the emulator, whatever ``get_backend()`` says), the element type
+(``real_t``: the first floating-point array's dtype), C-contiguous copies of the arrays the
+kernel only reads, the int-index guard (every array at most ``INDEX_LIMIT`` elements), the
+grid (1-D over ``n`` elements, or the given blocks), and the signature check (in ``signature.check_args``; its message is built only
 when a check fails). Each ``<family>.cu`` is compiled once per (family, dtype, backend) and
 each kernel object is kept (``get_kernel`` is cached). ``LAUNCHES`` counts the launches of
 each kernel on the "cuda" backend, for measuring how many a training step makes.
