@@ -199,8 +199,15 @@ def operand(value):
 
 
 def defers(value):
-    """CuPy hands an operator to the other operand when it sets ``__array_ufunc__ = None``."""
-    return getattr(type(value), "__array_ufunc__", False) is None
+    """CuPy's ``_should_use_rop``: an operator goes to the other operand when that sets
+    ``__array_ufunc__ = None``, or, lacking the attribute, has a higher ``__array_priority__``
+    (a tie, as Tensor's 100 was, does not defer)."""
+    if isinstance(value, ndarray):
+        return False
+    ufunc = getattr(type(value), "__array_ufunc__", defers)
+    if ufunc is defers:
+        return getattr(value, "__array_priority__", 0) > ndarray.__array_priority__
+    return ufunc is None
 
 
 def binary_operator(name):
@@ -217,9 +224,7 @@ def binary_operator(name):
 def inplace_operator(name):
     numpy_operator = getattr(np.ndarray, name)
 
-    def op(self, other):
-        if defers(other):
-            return NotImplemented
+    def op(self, other):                      # in place: CuPy never defers, it raises
         numpy_operator(self._a, operand(other))
         return self
     op.__name__ = name

@@ -114,3 +114,26 @@ def test_old_check_args_crashes_on_a_standin_array():
     old_pointer_check(np.zeros(3), const=False)            # NumPy: fine, as the old fake was
     with pytest.raises(AttributeError, match="writeable"):
         old_pointer_check(standin.zeros(3), const=False)
+
+
+def test_operators_defer_as_cupys_should_use_rop():
+    """CuPy hands ``x op y`` to y when y's __array_ufunc__ is None, or when y has none and a
+    higher priority; a tied priority (Tensor's 100, before the fix) raises instead."""
+    class Tied:
+        __array_priority__ = 100
+
+        def __rmul__(self, other):
+            return "reflected"
+
+    class Higher(Tied):
+        __array_priority__ = 101
+
+    class OptedOut(Tied):
+        __array_ufunc__ = None
+
+    x = standin.ones(2)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        x * Tied()
+    assert x * Higher() == "reflected" and x * OptedOut() == "reflected"
+    with pytest.raises(TypeError, match="Unsupported type"):
+        x *= OptedOut()                       # in place, CuPy never defers
