@@ -408,6 +408,11 @@ def build_module():
                                     getDeviceProperties=device_properties,
                                     runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0)
     module.cuda = types.SimpleNamespace(runtime=runtime, Device=Device, is_available=lambda: True)
+    draws = np.random.default_rng(0)     # seeded: the stand-in never draws unseeded numbers
+    module.random = types.SimpleNamespace(
+        standard_normal=lambda size=None, dtype=float: wrap(
+            draws.standard_normal(size).astype(dtype)),
+        random=lambda size=None, dtype=float: wrap(draws.random(size).astype(dtype)))
     return module
 
 

@@ -41,9 +41,10 @@ def test_every_name_of_the_standin_exists_in_real_cupy():
             sorted(own_names(ours) - {"_a", "_from_numpy"})
         missing = [n for n in extra if not hasattr(theirs, n)]
         assert not missing, f"{ours.__name__} exposes what CuPy's lacks: {missing}"
-    for space, theirs in [(standin.cuda, cupy.cuda), (standin.cuda.runtime, cupy.cuda.runtime)]:
+    for space, theirs in [(standin.cuda, cupy.cuda), (standin.cuda.runtime, cupy.cuda.runtime),
+                          (standin.random, cupy.random)]:
         missing = [n for n in vars(space) if not hasattr(theirs, n)]
-        assert not missing, f"cupy.cuda exposes what CuPy's lacks: {missing}"
+        assert not missing, f"{theirs.__name__} lacks what the stand-in's has: {missing}"
 
 
 def test_flags_are_cupys_three_and_exist_on_real_cupy():
