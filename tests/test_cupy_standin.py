@@ -11,6 +11,9 @@ from cupy_standin import Flags, standin
 
 def real_cupy():
     """The installed CuPy package (it imports without a GPU; only allocating fails)."""
+    module = sys.modules.get("cupy")
+    if module is not None and module is not standin:
+        return module
     saved = {name: sys.modules.pop(name) for name in ("cupy", "cupyx") if name in sys.modules}
     try:
         return importlib.import_module("cupy")
