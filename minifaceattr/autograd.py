@@ -52,7 +52,10 @@ def sum_to(g, shape):
 class Tensor:
     """An n-dimensional array that remembers how it was computed, so it can be differentiated."""
 
-    __array_priority__ = 100  # so that ndarray + Tensor calls Tensor.__radd__
+    # ndarray + Tensor calls Tensor.__radd__, for NumPy and CuPy arrays alike: both hand an
+    # operator to an operand whose __array_ufunc__ is None (a priority only ties CuPy's 100).
+    __array_ufunc__ = None
+    __array_priority__ = 100
 
     def __init__(self, data, requires_grad=False):
         if isinstance(data, Tensor):
@@ -276,10 +279,15 @@ class Function:
         raise NotImplementedError
 
 
-def tensor(data, requires_grad=False, device="cpu", dtype=None):
-    """Make a leaf Tensor. NumPy arrays keep their dtype; Python floats become float32."""
+def tensor(data, requires_grad=False, device=None, dtype=None):
+    """Make a leaf Tensor. NumPy arrays keep their dtype; Python floats become float32.
+
+    ``device``: "cpu" or "cuda"; None keeps an array where it is (a CuPy array stays on the
+    GPU, anything else is on the CPU)."""
     if isinstance(data, Tensor):
         data = data.data
+    if device is None:
+        device = device_of(data)
     if dtype is not None:
         data = np.asarray(to_numpy(data), dtype=dtype)
     elif isinstance(data, np.generic):

@@ -59,7 +59,14 @@ def import_cupy():
         raise RuntimeError(f"device='cuda': CuPy is installed but no CUDA GPU is usable ({e})") from e
     if n == 0:
         raise RuntimeError("device='cuda': CuPy is installed but no CUDA GPU was found")
+    _state["cuda_used"] = True
     return cupy
+
+
+def cuda_used():
+    """True once this process has been handed a usable CuPy (it may have initialised CUDA,
+    so a forked child could not use the GPU: data-loader workers are spawned from then on)."""
+    return _state.get("cuda_used", False)
 
 
 def has_gpu():

@@ -14,7 +14,7 @@ from minifaceattr.functional.conv import (ConvGeometry, channel_major_to_nchw_ke
                                           nchw_to_channel_major_numpy)
 
 on_kernel_backends = pytest.mark.parametrize(
-    "backend", ["emu", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
+    "backend", ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
 
 # (x shape, weight shape, stride, padding, dilation, with bias): the awkward cases.
 CASES = {

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -324,23 +323,16 @@ def test_launch_1d_of_nothing_launches_nothing():
     assert grid_1d(1) == 1 and grid_1d(257) == 2 and grid_1d(10**6, max_blocks=8) == 8
 
 
-def test_cuda_kernels_check_arguments_then_launch(monkeypatch):
-    """The CuPy glue, with CuPy faked (the real thing runs under pytest -m gpu)."""
-    launches = []
-
-    class FakeRawModule:
-        def __init__(self, code, options):
-            assert options == ("-Dreal_t=float",) and "relu_forward" in code
-
-        def get_function(self, name):
-            return lambda grid, block, args, shared_mem: launches.append((name, grid, block, args))
-
-    fake_cupy = SimpleNamespace(ndarray=np.ndarray, RawModule=FakeRawModule)
-    monkeypatch.setattr(loader, "import_cupy", lambda: fake_cupy)
+def test_cuda_kernels_check_arguments_then_launch(standin):
+    """The CuPy glue, on the CuPy stand-in (whose arrays, unlike NumPy's, have only CuPy's
+    three flags); the real thing runs under pytest -m gpu."""
     module = loader.CudaModule(kernel_source("activation"), ("-Dreal_t=float",), "activation.cu")
     kernel = module.get_function("relu_forward")
-    x = np.zeros(300, np.float32)
-    launch_1d(kernel, x.size, (x, x, np.int32(x.size)))
-    assert launches == [("relu_forward", (2,), (256,), (x, x, np.int32(300)))]
+    x = standin.asarray(np.array([-1, 2, -3], np.float32))
+    y = standin.empty(3, np.float32)
+    before = loader.LAUNCHES["relu_forward"]
+    launch_1d(kernel, x.size, (x, y, np.int32(x.size)))
+    assert loader.LAUNCHES["relu_forward"] == before + 1
+    np.testing.assert_array_equal(y.get(), [0, 2, 0])
     with pytest.raises(TypeError, match="relu_forward.*'x'.*float32.*float64"):
-        kernel((1,), (256,), (np.zeros(3), x, np.int32(3)))
+        kernel((1,), (256,), (standin.zeros(3), y, np.int32(3)))

@@ -156,7 +156,7 @@ def run_kernel_and_twin(backend, rng, n, k, d, alpha, dtype):
     return kernel, [y_np, e_np, *grads_np]
 
 
-KERNEL_BACKENDS = ["emu", pytest.param("cuda", marks=pytest.mark.gpu)]
+KERNEL_BACKENDS = ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 @pytest.mark.parametrize("backend", KERNEL_BACKENDS, indirect=True)

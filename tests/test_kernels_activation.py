@@ -16,7 +16,7 @@ SIZES = [1, 31, 257, 4099]
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-12}
 on_kernel_backends = pytest.mark.parametrize(
-    "backend", ["emu", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
+    "backend", ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
 
 
 def sigmoid64(x):
@@ -68,7 +68,7 @@ def test_activation_kernel_matches_numpy(backend, name, n, dtype, max_blocks):
     host = [draw(what, n, dtype, rng) for what in inputs]
     args = [backend.asarray(a) for a in host]
     out = get_array_module(args[0]).full(n, np.nan, dtype)
-    kernel = get_kernel("activation", name, dtype, backend.name)
+    kernel = get_kernel("activation", name, dtype, backend.kernels)
     launch_1d(kernel, n, (*args, out, np.int32(n)), max_blocks=max_blocks)
     expected = twin(*[a.astype(np.float64) for a in host])
     assert_close(backend.numpy(out), expected, RTOL[dtype], f"{name}[n={n}, {dtype.__name__}]")
@@ -85,7 +85,7 @@ def block_sum(backend, x, max_blocks):
     xp = get_array_module(x)
     blocks = grid_1d(x.size, max_blocks=max_blocks)
     partial = xp.full(blocks, np.nan, x.dtype)
-    kernel = get_kernel("reduction", "block_sum", x.dtype, backend.name)
+    kernel = get_kernel("reduction", "block_sum", x.dtype, backend.kernels)
     kernel((blocks,), (THREADS_PER_BLOCK,), (x, partial, np.int32(x.size)),
            shared_mem=THREADS_PER_BLOCK * x.itemsize)
     return partial

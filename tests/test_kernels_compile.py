@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import minifaceattr.kernels
+from minifaceattr.kernels import kernel_source
 
 KERNEL_DIR = Path(minifaceattr.kernels.__file__).parent
 LESSON_KERNEL_DIR = Path(__file__).resolve().parents[1] / "lessons" / "kernels"
@@ -53,7 +54,7 @@ def test_there_are_kernel_sources():
 @pytest.mark.parametrize("real_t", ["float", "double"])
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_kernel_compiles_with_nvrtc(nvrtc, path, real_t, arch):
-    ok, log = nvrtc_compile(nvrtc, path.read_text(), path.name,
+    ok, log = nvrtc_compile(nvrtc, kernel_source(path.stem), path.name,   # headers pasted in
                             [f"--gpu-architecture={arch}", f"-Dreal_t={real_t}"])
     assert ok, f"NVRTC could not compile {path.name} (real_t={real_t}, {arch}):\n{log}"
 
@@ -73,3 +74,17 @@ def test_reading_an_empty_log_leaves_python_bytes_alone(nvrtc):
                             "clean.cu", ["--gpu-architecture=compute_80", "-Dreal_t=float"])
     assert ok and log == ""
     assert bytes([32])[0] == 32 and b" ".decode() == " "
+
+
+def test_headers_are_pasted_in_with_their_line_numbers():
+    """kernel_source replaces #include "x.cuh" by the header, and #line directives keep
+    compiler messages pointing at the header's and the kernel file's own lines."""
+    source = kernel_source("pooling")
+    assert '\n#include "block_reduce.cuh"' not in source
+    assert "__device__ real_t block_sum_of(" in source
+    assert '#line 1 "block_reduce.cuh"' in source
+    included_at = (KERNEL_DIR / "pooling.cu").read_text().splitlines().index(
+        '#include "block_reduce.cuh"') + 1
+    assert f'#line {included_at + 1} "pooling.cu"' in source
+    for family in ("graph_attention", "norm", "pooling"):
+        assert "block_sum_of(" in kernel_source(family).split("#endif", 1)[1], family

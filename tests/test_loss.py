@@ -13,7 +13,7 @@ from minifaceattr.functional import loss as L
 from minifaceattr.kernels import get_kernel, launch_1d
 
 KERNEL_BACKENDS = pytest.mark.parametrize(
-    "backend", ["emu", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
+    "backend", ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
 REDUCTIONS = ["mean", "sum", "none"]
 SHAPES = [(1,), (3, 5), (2, 1, 3)]
 REGRESSION = {
@@ -206,7 +206,7 @@ def run_fused(backend, name, inputs, scalars=()):
     """The kernel ``name`` into NaN-filled loss and grad buffers; returns both on the CPU."""
     n = inputs[0].size
     loss, grad = (backend.asarray(np.full(inputs[0].shape, np.nan, np.float32)) for _ in range(2))
-    kernel = get_kernel("loss", name, np.float32, backend.name)
+    kernel = get_kernel("loss", name, np.float32, backend.kernels)
     args = [backend.asarray(a) if isinstance(a, np.ndarray) else a for a in inputs]
     launch_1d(kernel, n, (*args, *scalars, loss, grad, np.int32(1), np.int32(n)))
     return backend.numpy(loss), backend.numpy(grad)
@@ -246,7 +246,7 @@ def test_cross_entropy_kernel_matches_numpy(backend, rng):
     target = rng.integers(0, 13, 31)
     loss = backend.asarray(np.full(31, np.nan, np.float32))
     grad = backend.asarray(np.full(x.shape, np.nan, np.float32))
-    kernel = get_kernel("loss", "cross_entropy_forward", np.float32, backend.name)
+    kernel = get_kernel("loss", "cross_entropy_forward", np.float32, backend.kernels)
     launch_1d(kernel, 31, (backend.asarray(x), backend.asarray(target), loss, grad,
                            np.int32(1), np.int32(31), np.int32(13)))
     shifted = x - x.max(1, keepdims=True)

@@ -10,7 +10,7 @@ from minifaceattr.functional.norm import backward_sums, batch_statistics, reduct
 from minifaceattr.kernels import get_kernel, launch_1d
 
 KERNEL_BACKENDS = pytest.mark.parametrize(
-    "backend", ["emu", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
+    "backend", ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
 
 # Batch 1, one channel, odd and non-square sizes, and (N, C) inputs.
 SHAPES = [(2, 3, 5, 4), (1, 1, 3, 3), (3, 2, 1, 5), (1, 3, 2, 1), (5, 3), (2, 1)]
@@ -146,7 +146,7 @@ def test_statistics_kernels_match_numpy(backend, rng, shape):
 
     def run(name, *inputs):
         outputs = [backend.asarray(np.full(c, np.nan, np.float32)) for _ in range(2)]
-        kernel = get_kernel("norm", name, np.float32, backend.name)
+        kernel = get_kernel("norm", name, np.float32, backend.kernels)
         sizes = (np.int32(n), np.int32(c), np.int32(x3.shape[2]))
         threads = (reduction_threads(x3.shape[0] * x3.shape[2]),)
         kernel((c,), threads, (*map(backend.asarray, inputs), *outputs, *sizes))
@@ -174,7 +174,7 @@ def test_elementwise_kernels_match_numpy(backend, rng, shape):
 
     def run(name, *inputs):
         out = backend.asarray(np.full(x3.shape, np.nan, np.float32))
-        kernel = get_kernel("norm", name, np.float32, backend.name)
+        kernel = get_kernel("norm", name, np.float32, backend.kernels)
         sizes = (np.int32(c), np.int32(x3.shape[2]), np.int32(x3.size))
         launch_1d(kernel, x3.size, (*map(backend.asarray, inputs), out, *sizes))
         return backend.numpy(out)

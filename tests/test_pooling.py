@@ -14,7 +14,7 @@ from minifaceattr.functional.pooling import (PoolGeometry, avg_pool2d_backward_k
                                              max_pool2d_numpy)
 
 on_kernel_backends = pytest.mark.parametrize(
-    "backend", ["emu", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
+    "backend", ["emu", "standin", pytest.param("cuda", marks=pytest.mark.gpu)], indirect=True)
 
 # (x shape, kernel_size, stride, padding): the awkward cases.
 CASES = {

@@ -16,12 +16,15 @@ the current one. Threads (the default) suit most of this work: decoding JPEGs, r
 large NumPy operations release Python's global lock, as do the big matrix products of a
 training step. When both sides are mostly Python (small images, many small NumPy calls),
 ``worker_type="process"`` runs the workers in forked processes instead, each with its own
-interpreter; batches come back through a pipe.
+interpreter; batches come back through a pipe. Once CuPy has been used, the workers are spawned
+(fresh interpreters that receive the loader pickled) rather than forked: a child forked from a
+process that has initialised CUDA cannot use it, and can hang on the state it inherited.
 """
 import functools
 import inspect
 import math
 import multiprocessing
+import pickle
 import sys
 import warnings
 from collections import deque
@@ -29,12 +32,20 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
+from ..backend import cuda_used
+
 _FORKED = {}          # loaders whose worker processes are running; a fork inherits this dict
 
 
 def _load_batch_in_process(key, indices, epoch):
-    """Runs in a worker process: the loader came with the fork, only indices are sent."""
+    """Runs in a worker process: the loader came with the fork (or, spawned, through
+    ``_receive_loader``); only indices are sent."""
     return _FORKED[key].load_batch(indices, epoch)
+
+
+def _receive_loader(key, loader):
+    """The initializer of a spawned worker: keep the loader where a forked one finds it."""
+    _FORKED[key] = loader
 
 
 def stack(values):
@@ -139,6 +150,8 @@ class DataLoader:
     def _pool(self):
         """(executor, function loading one batch) for this epoch's workers."""
         if self.worker_type == "process":
+            if cuda_used():
+                return self._spawned_pool()
             if sys.platform.startswith("linux"):      # fork: safe on Linux only
                 if len(self.dataset):
                     self.dataset[0]       # build lazy caches (SynthFaces) once, before forking
@@ -149,6 +162,21 @@ class DataLoader:
             warnings.warn("worker_type='process' forks, which only Linux does safely; "
                           "using threads")
         return ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader"), self.load_batch
+
+    def _spawned_pool(self):
+        """Worker processes started fresh (no CUDA state inherited), each sent the loader."""
+        try:
+            pickle.dumps(self)
+        except Exception as e:
+            raise RuntimeError(
+                "DataLoader(worker_type='process'): this process has used CUDA, so the workers "
+                "must be spawned rather than forked (a fork of a process using CUDA is unsafe); "
+                f"spawning sends them the dataset and transform, which cannot be pickled ({e}): "
+                "use worker_type='thread'") from e
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(self.workers, mp_context=spawn, initializer=_receive_loader,
+                                   initargs=(id(self), self))
+        return pool, functools.partial(_load_batch_in_process, id(self))
 
     def _prefetched(self, batches, epoch):
         """Yield batches in order while a pool prepares the following ones."""

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, is_cupy_array, kernel_backend
-from ..kernels import get_kernel, launch_1d
+from ..backend import get_array_module, kernel_backend
+from ..kernels import launch, output
 
 
 def pair(value, name):
@@ -126,63 +126,35 @@ def nchw_to_channel_major_numpy(gy, g):
 
 
 # --- CUDA kernels (kernels/conv.cu), on the GPU or through the emulator ----------------------
-# Each takes an optional preallocated ``out``, which the kernel must fill completely.
-
-def run_kernel(family, name, n, arrays, ints):
-    """Launch kernel ``name`` of ``kernels/<family>.cu`` over n elements, with the arrays then
-    the ints as arguments: on the GPU for CuPy arrays, else through the emulator."""
-    backend = "cuda" if is_cupy_array(arrays[0]) else "emu"
-    launch_1d(get_kernel(family, name, arrays[0].dtype, backend), n, (*arrays, *ints))
-
-
-def output_buffer(like, shape, out):
-    """``out`` if given (after checking its shape and dtype), else a new empty array."""
-    if out is None:
-        return get_array_module(like).empty(shape, like.dtype)
-    if out.shape != tuple(shape) or out.dtype != like.dtype:
-        raise ValueError(f"out must have shape {tuple(shape)} and dtype {like.dtype}, "
-                         f"got {out.shape} {out.dtype}")
-    return out
-
-
-def check_int32(g, c_out):
-    """The kernels index with int: every array they touch must have fewer than 2^31 elements."""
-    largest = max(np.prod(g.cols_shape), g.N * max(g.C, c_out) * max(g.H * g.W, g.OH * g.OW))
-    if largest >= 2**31:
-        raise ValueError(f"conv2d: {largest} elements do not fit the kernels' int indices; "
-                         "use a smaller batch")
-
+# Each takes an optional preallocated ``out``, which the kernel must fill completely; the
+# loader's ``launch`` makes the inputs contiguous and guards the int indices.
 
 def im2col_kernel(x, g, out=None):
-    cols = output_buffer(x, g.cols_shape, out)
-    xp = get_array_module(x)
-    run_kernel("conv", "im2col", cols.size, (xp.ascontiguousarray(x), cols), g.kernel_args())
+    cols = output(x, g.cols_shape, out)
+    launch("conv", "im2col", (x, cols, *g.kernel_args()), n=cols.size)
     return cols
 
 
 def col2im_kernel(cols, g, out=None):
-    x_grad = output_buffer(cols, (g.N, g.C, g.H, g.W), out)
-    xp = get_array_module(cols)
-    run_kernel("conv", "col2im", x_grad.size, (xp.ascontiguousarray(cols), x_grad), g.kernel_args())
+    x_grad = output(cols, (g.N, g.C, g.H, g.W), out)
+    launch("conv", "col2im", (cols, x_grad, *g.kernel_args()), n=x_grad.size)
     return x_grad
 
 
 def channel_major_to_nchw_kernel(y2, bias, g, out=None):
-    xp = get_array_module(y2)
     c_out = y2.shape[0]
-    y = output_buffer(y2, (g.N, c_out, g.OH, g.OW), out)
-    bias = xp.zeros(c_out, y2.dtype) if bias is None else xp.ascontiguousarray(bias)
+    y = output(y2, (g.N, c_out, g.OH, g.OW), out)
+    bias = get_array_module(y2).zeros(c_out, y2.dtype) if bias is None else bias
     sizes = (np.int32(g.N), np.int32(c_out), np.int32(g.OH * g.OW))
-    run_kernel("conv", "channel_major_to_nchw", y.size, (xp.ascontiguousarray(y2), bias, y), sizes)
+    launch("conv", "channel_major_to_nchw", (y2, bias, y, *sizes), n=y.size)
     return y
 
 
 def nchw_to_channel_major_kernel(gy, g, out=None):
-    xp = get_array_module(gy)
     c_out = gy.shape[1]
-    gy2 = output_buffer(gy, (c_out, g.N * g.OH * g.OW), out)
+    gy2 = output(gy, (c_out, g.N * g.OH * g.OW), out)
     sizes = (np.int32(g.N), np.int32(c_out), np.int32(g.OH * g.OW))
-    run_kernel("conv", "nchw_to_channel_major", gy2.size, (xp.ascontiguousarray(gy), gy2), sizes)
+    launch("conv", "nchw_to_channel_major", (gy, gy2, *sizes), n=gy2.size)
     return gy2
 
 
@@ -224,8 +196,6 @@ class Conv2d(Function):
         if g.OH < 1 or g.OW < 1:
             raise ValueError(f"conv2d: input {x.shape} with kernel {w.shape[2:]}, padding "
                              f"{self.padding} and dilation {self.dilation} leaves no output pixel")
-        if kernel_backend(x) != "numpy":
-            check_int32(g, w.shape[0])
         self.g, self.w2 = g, w.reshape(w.shape[0], -1)
         cols = im2col(x, g)
         if self.needs_input_grad[1]:

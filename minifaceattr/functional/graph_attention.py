@@ -22,7 +22,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
-from ..kernels import get_kernel
+from ..kernels import launch, output
 
 
 class GraphMessages(Function):
@@ -113,44 +113,42 @@ def threads_for(d):
     return int(min(128, 1 << max(int(d) - 1, 0).bit_length()))
 
 
-def launch(name, x, args):
-    """Run kernel ``name`` with one block per (sample, receiver) row of x (N, K, K, D), and
+def launch_per_row(name, m, args):
+    """Run kernel ``name`` with one block per (sample, receiver) row of m (N, K, K, D), and
     room in shared memory for the row's K per-neighbour numbers."""
-    n, k, _, d = x.shape
-    kernel = get_kernel(KERNEL_FAMILY, name, x.dtype, kernel_backend(x))
-    kernel((n * k,), (threads_for(d),), args, shared_mem=k * x.itemsize)
+    n, k, _, d = m.shape
+    launch(KERNEL_FAMILY, name, args, grid=(n * k,), block=threads_for(d),
+           shared_mem=k * m.itemsize)
 
 
 def graph_attention_kernel(m, f, w_e, alpha):
     """Forward of ``GraphAttention`` through the kernel; returns (f', e)."""
-    xp = get_array_module(m)
-    m, f, w_e = (xp.ascontiguousarray(a) for a in (m, f, w_e))
-    y, e = xp.empty_like(f), xp.empty(m.shape[:3], dtype=m.dtype)
+    y, e = output(f, f.shape), output(m, m.shape[:3])
     run_forward_kernel(m, f, w_e, alpha, y, e)
     return y, e
 
 
 def graph_attention_backward_kernel(gy, m, w_e, y, e, alpha):
     """Backward of ``GraphAttention`` through the kernel; returns (dm, df, dw_e)."""
-    xp = get_array_module(m)
-    gm, gf, gw_e_rows = xp.empty_like(m), xp.empty_like(y), xp.empty_like(y)
-    run_backward_kernel(xp.ascontiguousarray(gy), m, w_e, y, e, alpha, gm, gf, gw_e_rows)
+    gm, gf, gw_e_rows = output(m, m.shape), output(y, y.shape), output(y, y.shape)
+    run_backward_kernel(gy, m, w_e, y, e, alpha, gm, gf, gw_e_rows)
     return gm, gf, gw_e_rows.sum(axis=0)        # dw_e: the rows' shares summed over the batch
 
 
 def run_forward_kernel(m, f, w_e, alpha, y, e):
     """Launch ``graph_attention_forward``: writes f' into y (N, K, D) and e into e (N, K, K)."""
     k, d = m.shape[1], m.shape[3]
-    launch("graph_attention_forward", m,
-           (m, f, w_e, y, e, np.int32(k), np.int32(d), m.dtype.type(alpha)))
+    launch_per_row("graph_attention_forward", m,
+                   (m, f, w_e, y, e, np.int32(k), np.int32(d), m.dtype.type(alpha)))
 
 
 def run_backward_kernel(gy, m, w_e, y, e, alpha, gm, gf, gw_e_rows):
     """Launch ``graph_attention_backward``: writes dm (N, K, K, D), the residual's df (N, K, D)
     and each row's share of dw_e (N, K, D)."""
     k, d = m.shape[1], m.shape[3]
-    launch("graph_attention_backward", m,
-           (gy, m, w_e, y, e, gm, gf, gw_e_rows, np.int32(k), np.int32(d), m.dtype.type(alpha)))
+    launch_per_row("graph_attention_backward", m,
+                   (gy, m, w_e, y, e, gm, gf, gw_e_rows, np.int32(k), np.int32(d),
+                    m.dtype.type(alpha)))
 
 
 # --- the public function -------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
-from ..kernels import THREADS_PER_BLOCK, get_kernel, grid_1d, launch_1d
+from ..kernels import THREADS_PER_BLOCK, grid_1d, launch, output
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -38,17 +38,25 @@ class ElementwiseLoss(Function):
     def kernel_scalars(self, dtype):
         return ()
 
+    def kernel_inputs(self, pred, target):
+        """The kernel's arguments before the scalars: (pred, target) unless overridden."""
+        return pred, target
+
     def forward(self, pred, target):
         target = target.astype(pred.dtype, copy=False)
-        with_grad = any(self.needs_input_grad)
+        with_grad = self.with_grad()
         if kernel_backend(pred) != "numpy":
-            terms, self.grad = fused_terms(self.kernel, pred, (pred, target),
+            terms, self.grad = fused_terms(self.kernel, pred, self.kernel_inputs(pred, target),
                                            self.kernel_scalars(pred.dtype), with_grad)
         else:
             terms, grad = self.terms(pred, target)
             self.grad = grad if with_grad else None
         self.count = terms.size
         return reduce_terms(terms, self.reduction)
+
+    def with_grad(self):
+        """Whether the forward keeps the terms' derivatives (some input needs a gradient)."""
+        return any(self.needs_input_grad)
 
     def backward(self, gy):
         dpred = scale_grad(self.grad, gy, self.reduction, self.count)
@@ -138,20 +146,16 @@ class BCEWithLogits(ElementwiseLoss):
 
     def forward(self, x, target):
         xp = get_array_module(x)
-        target = target.astype(x.dtype, copy=False)
         self.weight, self.pos_weight = [None if v is None else xp.asarray(v, dtype=x.dtype)
                                         for v in (self.weight, self.pos_weight)]
-        with_grad = self.needs_input_grad[0]
-        if kernel_backend(x) != "numpy":
-            w, w_stride = broadcast_or_one(self.weight, x)
-            pw, pw_stride = broadcast_or_one(self.pos_weight, x)
-            terms, self.grad = fused_terms(self.kernel, x, (x, target, w, w_stride, pw, pw_stride),
-                                           (), with_grad)
-        else:
-            terms, grad = self.terms(x, target)
-            self.grad = grad if with_grad else None
-        self.count = terms.size
-        return reduce_terms(terms, self.reduction)
+        return super().forward(x, target)
+
+    def with_grad(self):
+        return self.needs_input_grad[0]            # the target never gets a gradient
+
+    def kernel_inputs(self, x, target):
+        """x, t, then each weight with its stride: spread to x's shape, or one 1 read by all."""
+        return (x, target, *broadcast_or_one(self.weight, x), *broadcast_or_one(self.pos_weight, x))
 
     def terms(self, x, t):
         xp = get_array_module(x)
@@ -181,12 +185,9 @@ class CrossEntropy(Function):
         xp, (n, c) = get_array_module(x), x.shape
         with_grad = self.needs_input_grad[0]
         if kernel_backend(x) != "numpy":
-            target = xp.ascontiguousarray(target, dtype=xp.int64)
-            x = xp.ascontiguousarray(x)
-            terms, self.grad = xp.empty(n, x.dtype), xp.empty(x.shape if with_grad else 1, x.dtype)
-            kernel = get_kernel("loss", "cross_entropy_forward", x.dtype, kernel_backend(x))
-            launch_1d(kernel, n, (x, target, terms, self.grad, np.int32(with_grad),
-                                  np.int32(n), np.int32(c)))
+            terms, self.grad = output(x, (n,)), output(x, x.shape if with_grad else (1,))
+            launch("loss", "cross_entropy_forward", (x, target.astype(np.int64, copy=False), terms,
+                   self.grad, np.int32(with_grad), np.int32(n), np.int32(c)), n=n)
         else:
             shifted = x - x.max(axis=1, keepdims=True)
             log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
@@ -205,15 +206,10 @@ class CrossEntropy(Function):
 def fused_terms(name, like, args, scalars, with_grad):
     """Run fused kernel ``name(args..., scalars..., loss, grad, with_grad, n)`` over the
     elements of ``like``; return the terms and (when with_grad) their derivatives."""
-    if like.size >= 2**31:
-        raise ValueError(f"{name}: {like.size} elements do not fit the kernel's int count")
-    xp = get_array_module(like)
-    args = [xp.ascontiguousarray(a) if hasattr(a, "shape") and a.ndim else a for a in args]
-    loss = xp.empty(like.shape, like.dtype)
-    grad = xp.empty(like.shape if with_grad else 1, like.dtype)
-    kernel = get_kernel("loss", name, like.dtype, kernel_backend(like))
-    launch_1d(kernel, like.size, (*args, *scalars, loss, grad, np.int32(with_grad),
-                                  np.int32(like.size)))
+    loss = output(like, like.shape)
+    grad = output(like, like.shape if with_grad else (1,))
+    launch("loss", name, (*args, *scalars, loss, grad, np.int32(with_grad), np.int32(like.size)),
+           n=like.size)
     return loss, (grad if with_grad else None)
 
 
@@ -238,14 +234,14 @@ def reduce_terms(terms, reduction):
 def kernel_sum(x):
     """Σ x with reduction.cu's ``block_sum``: once over x (a partial sum per block), then
     once over the partial sums with a single block. Returns a 0-d array."""
-    xp = get_array_module(x)
-    x = xp.ascontiguousarray(x).reshape(-1)
-    kernel = get_kernel("reduction", "block_sum", x.dtype, kernel_backend(x))
+    x = x.reshape(-1)
     blocks = grid_1d(x.size, max_blocks=THREADS_PER_BLOCK)
-    partial, total = xp.empty(blocks, x.dtype), xp.empty(1, x.dtype)
-    threads, shared = (THREADS_PER_BLOCK,), THREADS_PER_BLOCK * x.dtype.itemsize
-    kernel((blocks,), threads, (x, partial, np.int32(x.size)), shared_mem=shared)
-    kernel((1,), threads, (partial, total, np.int32(blocks)), shared_mem=shared)
+    partial, total = output(x, (blocks,)), output(x, (1,))
+    shared = THREADS_PER_BLOCK * x.dtype.itemsize
+    launch("reduction", "block_sum", (x, partial, np.int32(x.size)), grid=(blocks,),
+           shared_mem=shared)
+    launch("reduction", "block_sum", (partial, total, np.int32(blocks)), grid=(1,),
+           shared_mem=shared)
     return total.reshape(())
 
 

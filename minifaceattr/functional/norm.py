@@ -8,7 +8,7 @@ import numpy as np
 
 from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
-from ..kernels import get_kernel, launch_1d
+from ..kernels import launch, output
 
 NORM_THREADS = 512  # threads per block of the per-channel reductions, as in norm.cu
 
@@ -111,13 +111,9 @@ def run_per_channel(name, *arrays):
     """Launch reduction kernel ``name`` with one block per channel; it writes two (C,)
     arrays, returned. The first array gives the shape (N, C, L)."""
     n, c, l = arrays[0].shape
-    check_int_size(arrays[0], name)
-    xp = get_array_module(arrays[0])
-    arrays = [xp.ascontiguousarray(a) for a in arrays]
-    first, second = xp.empty(c, arrays[0].dtype), xp.empty(c, arrays[0].dtype)
-    kernel = get_kernel("norm", name, arrays[0].dtype, kernel_backend(arrays[0]))
-    threads = reduction_threads(n * l)
-    kernel((c,), (threads,), (*arrays, first, second, np.int32(n), np.int32(c), np.int32(l)))
+    first, second = output(arrays[0], (c,)), output(arrays[0], (c,))
+    launch("norm", name, (*arrays, first, second, np.int32(n), np.int32(c), np.int32(l)),
+           grid=(c,), block=reduction_threads(n * l))
     return first, second
 
 
@@ -134,18 +130,10 @@ def run_channelwise(name, *arrays):
     """Launch element-wise kernel ``name(arrays..., out, C, L, n)``; the first array is the
     (N, C, L) input that gives the output's shape, the others are (N, C, L) or (C,)."""
     _, c, l = arrays[0].shape
-    check_int_size(arrays[0], name)
-    xp = get_array_module(arrays[0])
-    arrays = [xp.ascontiguousarray(a) for a in arrays]
-    out = xp.empty_like(arrays[0])
-    kernel = get_kernel("norm", name, out.dtype, kernel_backend(out))
-    launch_1d(kernel, out.size, (*arrays, out, np.int32(c), np.int32(l), np.int32(out.size)))
+    out = output(arrays[0], arrays[0].shape)
+    launch("norm", name, (*arrays, out, np.int32(c), np.int32(l), np.int32(out.size)),
+           n=out.size)
     return out
-
-
-def check_int_size(x, name):
-    if x.size >= 2**31:
-        raise ValueError(f"{name}: {x.size} elements do not fit the kernel's int indices")
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,

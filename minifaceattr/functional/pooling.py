@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, is_cupy_array, kernel_backend
-from ..kernels import get_kernel
-from .conv import output_buffer, output_size, pair, run_kernel, window
+from ..backend import kernel_backend
+from ..kernels import launch, output
+from .conv import output_size, pair, window
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,6 @@ def pool_geometry(x, kernel_size, stride, padding, name, ceil_mode=False):
     g = PoolGeometry(n * c, h, w, *kernel, *stride, *padding, bool(ceil_mode))
     if g.OH < 1 or g.OW < 1:
         raise ValueError(f"{name}: input {x.shape} is smaller than the window {kernel}")
-    if kernel_backend(x) != "numpy" and g.planes * h * w >= 2**31:
-        raise ValueError(f"{name}: {x.size} elements do not fit the kernels' int indices")
     return g
 
 
@@ -148,19 +146,15 @@ def max_pool2d_backward_numpy(gy, argmax, g):
 
 
 def max_pool2d_kernel(x, g, out=None, argmax=None):
-    y = output_buffer(x, (g.planes, g.OH, g.OW), out)
-    xp = get_array_module(x)
-    argmax = xp.empty(y.shape, np.int32) if argmax is None else argmax
-    run_kernel("pooling", "max_pool2d_forward", y.size, (xp.ascontiguousarray(x), y, argmax),
-               g.kernel_args())
+    y = output(x, (g.planes, g.OH, g.OW), out)
+    argmax = output(x, y.shape, argmax, dtype=np.int32)
+    launch("pooling", "max_pool2d_forward", (x, y, argmax, *g.kernel_args()), n=y.size)
     return y, argmax
 
 
 def max_pool2d_backward_kernel(gy, argmax, g, out=None):
-    gx = output_buffer(gy, (g.planes, g.H, g.W), out)
-    xp = get_array_module(gy)
-    run_kernel("pooling", "max_pool2d_backward", gx.size, (xp.ascontiguousarray(gy), argmax, gx),
-               g.kernel_args())
+    gx = output(gy, (g.planes, g.H, g.W), out)
+    launch("pooling", "max_pool2d_backward", (gy, argmax, gx, *g.kernel_args()), n=gx.size)
     return gx
 
 
@@ -212,18 +206,14 @@ def avg_pool2d_backward_numpy(gy, g):
 
 
 def avg_pool2d_kernel(x, g, out=None):
-    y = output_buffer(x, (g.planes, g.OH, g.OW), out)
-    xp = get_array_module(x)
-    run_kernel("pooling", "avg_pool2d_forward", y.size, (xp.ascontiguousarray(x), y),
-               g.kernel_args())
+    y = output(x, (g.planes, g.OH, g.OW), out)
+    launch("pooling", "avg_pool2d_forward", (x, y, *g.kernel_args()), n=y.size)
     return y
 
 
 def avg_pool2d_backward_kernel(gy, g, out=None):
-    gx = output_buffer(gy, (g.planes, g.H, g.W), out)
-    xp = get_array_module(gy)
-    run_kernel("pooling", "avg_pool2d_backward", gx.size, (xp.ascontiguousarray(gy), gx),
-               g.kernel_args())
+    gx = output(gy, (g.planes, g.H, g.W), out)
+    launch("pooling", "avg_pool2d_backward", (gy, gx, *g.kernel_args()), n=gx.size)
     return gx
 
 
@@ -257,23 +247,18 @@ def gap_threads(hw):
 def global_avg_pool_kernel(x, out=None):
     """y[plane] = mean of the plane: one block per plane, a shared-memory tree reduction."""
     n, c, h, w = x.shape
-    xp = get_array_module(x)
-    y = output_buffer(x, (n, c), out)
+    y = output(x, (n, c), out)
     threads = gap_threads(h * w)
-    kernel = get_kernel("pooling", "global_avg_pool_forward", x.dtype,
-                        "cuda" if is_cupy_array(x) else "emu")
-    if y.size:
-        kernel((n * c,), (threads,), (xp.ascontiguousarray(x), y, np.int32(h * w)),
-               shared_mem=threads * x.dtype.itemsize)
+    launch("pooling", "global_avg_pool_forward", (x, y, np.int32(h * w)), grid=(n * c,),
+           block=threads, shared_mem=threads * x.dtype.itemsize)
     return y
 
 
 def global_avg_pool_backward_kernel(gy, x_shape, out=None):
-    gx = output_buffer(gy, x_shape, out)
-    xp = get_array_module(gy)
+    gx = output(gy, x_shape, out)
     hw = x_shape[2] * x_shape[3]
-    run_kernel("pooling", "global_avg_pool_backward", gx.size, (xp.ascontiguousarray(gy), gx),
-               (np.int32(hw), np.int32(gx.size)))
+    launch("pooling", "global_avg_pool_backward", (gy, gx, np.int32(hw), np.int32(gx.size)),
+           n=gx.size)
     return gx
 
 

@@ -32,7 +32,7 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return gy.transpose(np.argsort(self.axes))
+        return gy.transpose(np.argsort(self.axes).tolist())
 
 
 class BroadcastTo(Function):
@@ -50,7 +50,10 @@ class BroadcastTo(Function):
 class GetItem(Function):
     """y = x[index] (slices, integers, integer or boolean arrays);  dx = gy scattered back.
 
-    ``add.at`` (not ``dx[index] = gy``) so that an element read twice receives both gradients.
+    An element read twice receives both gradients: ``np.add.at`` on NumPy (not
+    ``dx[index] = gy``, which keeps one of them). On CuPy, without atomics (whose order, so
+    whose last bits, change from run to run): plain assignment when the index is basic (each
+    element is read at most once), else ``scatter_add_in_order``.
     """
     def __init__(self, index):
         self.index = index
@@ -64,10 +67,39 @@ class GetItem(Function):
         gx = xp.zeros(self.x_shape, dtype=gy.dtype)
         if xp is np:
             np.add.at(gx, self.index, gy)
+        elif is_basic_index(self.index):
+            gx[self.index] = gy
         else:
-            import cupyx
-            cupyx.scatter_add(gx, self.index, gy)
+            scatter_add_in_order(gx, self.index, gy)
         return gx
+
+
+def is_basic_index(index):
+    """True for integers, slices, None and ``...`` only: each element is read at most once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis)))
+               and not isinstance(i, bool) for i in parts)
+
+
+def scatter_add_in_order(gx, index, gy):
+    """gx[index] += gy, in place, adding repeated positions in the order of gy's elements
+    (as ``np.add.at`` does), with no atomics, so the same bits on every run.
+
+    The flat position that each element of gy came from is found by indexing an arange with
+    the same index; a stable sort groups equal positions, and an element's rank within its
+    group says in which round it is added. Within a round the positions are distinct, so an
+    indexed ``+=`` adds them all; the rounds number the largest repeat count (MGG-Net's
+    attribute-to-group index: the largest group).
+    """
+    xp = get_array_module(gx)
+    flat = xp.arange(gx.size).reshape(gx.shape)[index].reshape(-1)
+    order = xp.argsort(flat, kind="stable")
+    positions, values = flat[order], gy.reshape(-1)[order]
+    rank = xp.arange(positions.size) - xp.searchsorted(positions, positions)
+    out = gx.reshape(-1)                          # a view: the rounds write into gx
+    for r in range(int(rank.max()) + 1 if rank.size else 0):
+        chosen = rank == r
+        out[positions[chosen]] += values[chosen]
 
 
 class Concat(Function):
@@ -81,7 +113,7 @@ class Concat(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        return tuple(xp.split(gy, np.cumsum(self.sizes)[:-1], axis=self.axis))
+        return tuple(xp.split(gy, np.cumsum(self.sizes)[:-1].tolist(), axis=self.axis))
 
 
 class Stack(Function):

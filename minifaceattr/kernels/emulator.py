@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .signature import check_args, parse_defines, parse_kernels
+from .signature import check_args, check_writeable, parse_defines, parse_kernels
 
 HEADER = Path(__file__).with_name("cuda_emu.h")
 ORDERS = {"forward": 0, "reverse": 1, "shuffle": 2}
@@ -171,6 +171,7 @@ class Function:
     def __call__(self, grid, block, args, shared_mem=0, order=None):
         name = self.kernel.name
         check_args(self.kernel, args, np.ndarray)
+        check_writeable(self.kernel, args)
         grid = launch_dims(grid, f"kernel {name}: grid", (2**31 - 1, 65535, 65535))
         block = launch_dims(block, f"kernel {name}: block", (1024, 1024, 64))
         if np.prod(block) > 1024:

@@ -13,19 +13,7 @@
 
 #define MAX_THREADS 128
 
-// The sum of v over the block's threads, returned to every thread.
-__device__ real_t sum_over_block(real_t v, real_t* partial) {
-    int t = threadIdx.x;
-    partial[t] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (t < half) partial[t] += partial[t + half];
-        __syncthreads();
-    }
-    real_t total = partial[0];
-    __syncthreads();  // everyone has read partial[0] before the next call overwrites it
-    return total;
-}
+#include "block_reduce.cuh"
 
 __device__ real_t relu_of(real_t x) { return x > 0 ? x : (real_t)0; }
 
@@ -44,7 +32,7 @@ extern "C" __global__ void graph_attention_forward(
         real_t share = 0;
         for (int d = threadIdx.x; d < D; d += blockDim.x)
             share += w_e[i * D + d] * relu_of(messages[j * D + d]);
-        real_t s = sum_over_block(share, partial);
+        real_t s = block_sum_of(share, partial);
         if (threadIdx.x == 0) neighbour[j] = s;
     }
     // Thread 0 wrote the scores and is the one to read them next: no barrier needed here.
@@ -94,7 +82,7 @@ extern "C" __global__ void graph_attention_backward(
             real_t g = y[(size_t)row * D + d] > 0 ? gy[(size_t)row * D + d] : (real_t)0;
             share += alpha * g * messages[j * D + d];
         }
-        real_t de = sum_over_block(share, partial);
+        real_t de = block_sum_of(share, partial);
         if (threadIdx.x == 0) neighbour[j] = de;
     }
 

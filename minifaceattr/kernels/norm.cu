@@ -8,7 +8,8 @@
 // - per-channel reductions (batch_norm_statistics, batch_norm_backward_sums): one block per
 //   channel. Each thread walks the channel's m elements with a stride of blockDim.x, keeps
 //   its own running result, and the block then combines the threads' results with a tree in
-//   shared memory (see reduction.cu for the tree explained step by step).
+//   shared memory: block_sum_of (block_reduce.cuh) for sums, a Welford merge for the
+//   statistics (see reduction.cu for the tree explained step by step).
 // - element-wise kernels (batch_norm_normalize, batch_norm_backward_input): one element per
 //   thread in a grid-stride loop; the element at index i belongs to channel (i / L) % C.
 //
@@ -18,6 +19,8 @@
 #ifndef NORM_THREADS
 #define NORM_THREADS 512
 #endif
+
+#include "block_reduce.cuh"
 
 // Where element (n, c, l) of an (N, C, L) array is stored.
 __device__ __forceinline__ long long element_index(int n, int c, int l, int C, int L) {
@@ -109,8 +112,7 @@ extern "C" __global__ void batch_norm_backward_sums(const real_t* __restrict__ g
                                                     real_t* __restrict__ sum_gy,
                                                     real_t* __restrict__ sum_gy_xhat,
                                                     int N, int C, int L) {
-    __shared__ real_t s_gy[NORM_THREADS];
-    __shared__ real_t s_gy_xhat[NORM_THREADS];
+    __shared__ real_t partial[NORM_THREADS];
     int c = blockIdx.x, tid = threadIdx.x;
     int step_n = blockDim.x / L, step_l = blockDim.x % L;
     real_t mu = mean[c], s = inv_std[c];
@@ -121,20 +123,11 @@ extern "C" __global__ void batch_norm_backward_sums(const real_t* __restrict__ g
         a += gy[i];
         b += gy[i] * ((x[i] - mu) * s);
     }
-    s_gy[tid] = a;
-    s_gy_xhat[tid] = b;
-    __syncthreads();
-
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (tid < half) {
-            s_gy[tid] += s_gy[tid + half];
-            s_gy_xhat[tid] += s_gy_xhat[tid + half];
-        }
-        __syncthreads();
-    }
+    real_t total_gy = block_sum_of(a, partial);
+    real_t total_gy_xhat = block_sum_of(b, partial);
     if (tid == 0) {
-        sum_gy[c] = s_gy[0];
-        sum_gy_xhat[c] = s_gy_xhat[0];
+        sum_gy[c] = total_gy;
+        sum_gy_xhat[c] = total_gy_xhat;
     }
 }
 

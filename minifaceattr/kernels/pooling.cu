@@ -119,27 +119,22 @@ extern "C" __global__ void avg_pool2d_backward(const real_t* __restrict__ gy,
     }
 }
 
+#include "block_reduce.cuh"
+
 // Global average pooling: y[plane] = the mean of the plane's HW pixels. One block per plane
-// (gridDim.x = planes), reduced as in reduction.cu: each thread adds every blockDim.x-th
-// pixel, then a tree in shared memory adds the threads' sums. Launch with a power-of-two
+// (gridDim.x = planes): each thread adds every blockDim.x-th pixel, then block_sum_of (a tree
+// in shared memory, block_reduce.cuh) adds the threads' sums. Launch with a power-of-two
 // blockDim.x and shared_mem = blockDim.x * sizeof(real_t).
 extern "C" __global__ void global_avg_pool_forward(const real_t* __restrict__ x,
                                                    real_t* __restrict__ y, int HW) {
     extern __shared__ real_t partial[];
-    int tid = threadIdx.x;
     const real_t* x_plane = x + (long long)blockIdx.x * HW;
     real_t sum = 0;
-    for (int i = tid; i < HW; i += blockDim.x)
+    for (int i = threadIdx.x; i < HW; i += blockDim.x)
         sum += x_plane[i];
-    partial[tid] = sum;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (tid < half)
-            partial[tid] += partial[tid + half];
-        __syncthreads();
-    }
-    if (tid == 0)
-        y[blockIdx.x] = partial[0] / HW;
+    real_t total = block_sum_of(sum, partial);
+    if (threadIdx.x == 0)
+        y[blockIdx.x] = total / HW;
 }
 
 // Global average pooling backward: every pixel of a plane gets gy[plane] / HW.

@@ -18,6 +18,9 @@
 //
 // Launch with a power-of-two number of threads per block (the loader uses 256), and
 // shared_mem = blockDim.x * sizeof(real_t) bytes for the `partial` array below.
+//
+// Step 2's tree is also written once as a device function, block_sum_of in
+// block_reduce.cuh, which the other kernels that sum over a block include.
 
 extern "C" __global__ void block_sum(const real_t* __restrict__ x,
                                      real_t* __restrict__ partial_sums, int n) {

@@ -124,27 +124,51 @@ def check_args(kernel, args, array_type, array_word="NumPy array"):
     """Raise a TypeError naming the kernel and argument unless ``args`` fit the signature.
 
     Pointers take C-contiguous arrays of ``array_type`` and the pointee's dtype (any dtype
-    for ``void*``); a non-const pointer needs a writeable array. Scalars take NumPy scalars of
-    exactly the parameter's type, e.g. ``np.int32(n)`` for ``int n``.
+    for ``void*``). Scalars take NumPy scalars of exactly the parameter's type, e.g.
+    ``np.int32(n)`` for ``int n``. Only what CuPy arrays also have is read (``dtype`` and
+    ``flags.c_contiguous``: CuPy's flags are c_contiguous, f_contiguous and owndata), and
+    the error text is built only when a check fails: this runs before every launch.
     """
+    if not isinstance(args, (tuple, list)) or len(args) != len(kernel.params):
+        raise TypeError(signature_error(kernel, args, array_type, array_word))
+    for p, a in zip(kernel.params, args):
+        if p.pointer:
+            ok = (isinstance(a, array_type) and (p.ctype == "void" or a.dtype == p.dtype)
+                  and a.flags.c_contiguous)
+        else:
+            ok = isinstance(a, np.generic) and a.dtype == p.dtype
+        if not ok:
+            raise TypeError(signature_error(kernel, args, array_type, array_word))
+
+
+def signature_error(kernel, args, array_type, array_word):
+    """The message for the first argument of ``args`` that does not fit ``kernel``."""
     where = f"kernel {kernel.name}({', '.join(map(repr, kernel.params))})"
     if not isinstance(args, (tuple, list)):
-        raise TypeError(f"{where}: arguments must be a tuple, got {type(args).__name__}")
+        return f"{where}: arguments must be a tuple, got {type(args).__name__}"
     if len(args) != len(kernel.params):
-        raise TypeError(f"{where} takes {len(kernel.params)} arguments, got {len(args)}")
+        return f"{where} takes {len(kernel.params)} arguments, got {len(args)}"
     for p, a in zip(kernel.params, args):
         what = f"{where}: argument '{p.name}' ({p!r})"
         if p.pointer:
             if not isinstance(a, array_type):
-                raise TypeError(f"{what} must be a {array_word}, got {type(a).__name__}")
+                return f"{what} must be a {array_word}, got {type(a).__name__}"
             if p.ctype != "void" and a.dtype != p.dtype:
-                raise TypeError(f"{what} needs dtype {p.dtype}, got an array of {a.dtype}")
+                return f"{what} needs dtype {p.dtype}, got an array of {a.dtype}"
             if not a.flags.c_contiguous:
-                raise TypeError(f"{what} must be C-contiguous (use ascontiguousarray)")
-            if not p.const and not a.flags.writeable:
-                raise TypeError(f"{what} is written by the kernel, but the array is read-only")
+                return f"{what} must be C-contiguous (use ascontiguousarray)"
         elif not isinstance(a, np.generic) or a.dtype != p.dtype:
             kind = f"a Python {type(a).__name__}" if not isinstance(a, np.generic) \
                 else f"np.{a.dtype}"
-            raise TypeError(f"{what} needs np.{p.dtype}(value), got {kind}: a kernel reads raw "
-                            f"bytes, so the type must match exactly")
+            return (f"{what} needs np.{p.dtype}(value), got {kind}: a kernel reads raw "
+                    f"bytes, so the type must match exactly")
+    return f"{where}: arguments do not fit"
+
+
+def check_writeable(kernel, args):
+    """NumPy arrays only (the emulator): a kernel must not write into a read-only array.
+    CuPy arrays are always writeable and have no such flag."""
+    for p, a in zip(kernel.params, args):
+        if p.pointer and not p.const and not a.flags.writeable:
+            raise TypeError(f"kernel {kernel.name}: argument '{p.name}' ({p!r}) is written by "
+                            "the kernel, but the array is read-only")
