@@ -156,7 +156,7 @@ def main(argv=None):
         metrics, _ = evaluate_hmtnet(model, test_loader, args.device)
         return {key: value for key, value in metrics.items() if np.isfinite(value)}
 
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     meta = dict(model="HMTNet", task=args.task, loss=args.loss, aggregator=args.aggregator,
                 widths=args.widths, image_size=args.image_size, description=description)
     print(f"HMTNet ({args.task}, {args.aggregator} aggregation, {args.loss} loss, {args.widths} "

@@ -134,7 +134,7 @@ def main(argv=None, dataset="LFWA"):
         m = evaluate_attributes(model, test_loader, args.device, groups=group_indices())
         return {"mean_accuracy": m["mean_accuracy"], "balanced_accuracy": m["balanced_accuracy"]}
 
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     meta = dict(model="MGGNet", variant=args.variant, backbone=args.backbone, width=args.width,
                 image_size=args.image_size, description=description)
     print(f"MGG-Net ({args.variant}, {args.backbone}, width {args.width}): {n_params:,} parameters; "

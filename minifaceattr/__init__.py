@@ -6,7 +6,8 @@
 """
 from . import functional
 from . import models, nn, optim, serialization
-from .autograd import Function, Tensor, is_grad_enabled, no_grad, tensor
+from .autograd import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled, tensor
+from .creation import arange, cat, from_numpy, full, ones, rand, randn, stack, zeros
 from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed

@@ -47,7 +47,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=4096, see
     (out * Tensor(v)).sum().backward()
     analytic = {k: _grad_or_zeros(inputs[k]) for k in checked}
 
-    if sum(inputs[k].size for k in checked) <= max_elements:
+    if sum(inputs[k].numel() for k in checked) <= max_elements:
         for k in checked:
             _check_elementwise(k, inputs[k], analytic[k], loss, eps, atol, rtol)
     else:

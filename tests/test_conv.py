@@ -44,7 +44,7 @@ def test_conv2d_gradcheck(backend, rng, case):
 def test_conv2d_gradcheck_random_direction(backend, rng):
     """A larger input (more than gradcheck's max_elements), checked along a random direction."""
     x, w, b = make_inputs(backend, rng, (3, 8, 17, 14), (6, 8, 3, 3), True)
-    assert x.size + w.size > 4096
+    assert x.numel() + w.numel() > 4096
     assert mfa.gradcheck(lambda *a: F.conv2d(*a, stride=2, padding=1), [x, w, b])
 
 
