@@ -15,7 +15,8 @@ setup(
     packages=find_packages(include=["minifaceattr", "minifaceattr.*"]),
     package_data={"minifaceattr": ["kernels/*.cu", "kernels/*.h", "data/*.json"]},
     python_requires=">=3.10",
-    install_requires=["numpy>=1.24", "pillow>=9", "matplotlib>=3.6", "tqdm>=4.60"],
+    install_requires=["numpy>=1.24", "pillow>=9", "matplotlib>=3.6", "tqdm>=4.60",
+                      "threadpoolctl>=3"],
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=14"],

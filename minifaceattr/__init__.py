@@ -11,5 +11,8 @@ from .creation import arange, cat, from_numpy, full, ones, rand, randn, stack, z
 from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .threads import get_num_threads, set_num_threads
+
+threads.apply_default()  # one BLAS thread on a 2-core machine: see minifaceattr/threads.py
 
 __version__ = "0.1.0"

@@ -168,3 +168,10 @@ def test_adaptive_avg_pool2d(backend, rng):
     assert mfa.gradcheck(lambda a: F.adaptive_avg_pool2d(a, (2, 2)), [x])
     with pytest.raises(ValueError, match="must divide"):
         F.adaptive_avg_pool2d(x, 4)
+
+
+def test_dataloader_accepts_num_workers():
+    from minifaceattr.data import DataLoader
+    assert DataLoader(list(range(4)), 2, num_workers=2).workers == 2
+    with pytest.raises(ValueError, match="disagree"):
+        DataLoader(list(range(4)), 2, workers=1, num_workers=2)
