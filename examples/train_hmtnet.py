@@ -18,6 +18,7 @@ metrics.json (mae, rmse, pc, acc_race, acc_gender on the test split; null for a 
 network does not have), log.csv, checkpoint.npz and figures/.
 """
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -34,11 +35,17 @@ from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, TASKS, HMTNet, 
                                         small_config)
 from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss, evaluate_hmtnet  # noqa: E402
 from minifaceattr.training import fit, write_metrics_json  # noqa: E402
+from minifaceattr.training.evaluation import to_batch_device  # noqa: E402
+from minifaceattr.training.cli import (require_device, run_command, settings_line,  # noqa: E402
+                                       show_defaults)
 
 PAPER = dict(image_size=224, batch_size=32, epochs=170, lr=0.001, step_size=50,
              weight_decay=5e-2, widths="paper")
 SYNTHETIC = dict(image_size=64, batch_size=32, epochs=4, lr=0.01, step_size=3,
                  weight_decay=5e-4, widths="small", train_size=1100, test_size=440)
+SETTINGS = ("task", "loss", "aggregator", "widths", "image_size", "epochs", "batch_size", "lr",
+            "step_size", "weight_decay", "fold", "train_size", "test_size", "workers", "device",
+            "seed", "out")
 
 
 def parse_args(argv=None):
@@ -68,6 +75,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--out", default=str(Path("runs") / "hmtnet"), help="output folder")
+    show_defaults(p, synthetic=SYNTHETIC, paper=PAPER)
     args = p.parse_args(argv)
     defaults = PAPER if args.data_root else SYNTHETIC
     for key, value in defaults.items():
@@ -75,6 +83,7 @@ def parse_args(argv=None):
             setattr(args, key, value)
     args.out = Path(args.out)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
+    require_device(args.device)
     return args
 
 
@@ -141,6 +150,7 @@ def main(argv=None):
     train, test, description = load_data(args)
     if args.data_root:
         print(description, flush=True)
+    print(settings_line(args, SETTINGS), flush=True)
     mfa.manual_seed(args.seed)
     model = build_model(args, train.scores)
     model.to(args.device)
@@ -156,6 +166,8 @@ def main(argv=None):
         metrics, _ = evaluate_hmtnet(model, test_loader, args.device)
         return {key: value for key, value in metrics.items() if np.isfinite(value)}
 
+    if args.device == "cpu" and args.data_root:
+        print(cpu_cost(args, model, loss_fn, train_loader), flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     meta = dict(model="HMTNet", task=args.task, loss=args.loss, aggregator=args.aggregator,
                 widths=args.widths, image_size=args.image_size, description=description)
@@ -173,6 +185,25 @@ def main(argv=None):
         "epochs": args.epochs, "seconds": round(time.time() - start, 1)})
     figures = make_figures(args, history, scores)
     print_summary(args, metrics, figures)
+
+
+def cpu_cost(args, model, loss_fn, train_loader):
+    """What the run will cost on this CPU, from one timed training step of a copy of the model
+    (the paper's settings take days here), and the settings that fit a CPU."""
+    probe = copy.deepcopy(model).train()
+    images, targets = to_batch_device(*next(iter(train_loader)), args.device)
+    start = time.perf_counter()
+    loss_fn(probe, images, targets).backward()
+    step = time.perf_counter() - start
+    epoch = step * len(train_loader)
+    return (f"on this CPU one training step (batch {args.batch_size}, {args.image_size} px, "
+            f"{args.widths} widths) took {step:.1f} s: about {hours(epoch)} an epoch, "
+            f"{hours(epoch * args.epochs)} for {args.epochs} epochs. On a CPU try --widths small "
+            "--image-size 64 --epochs 10, or use --device cuda.")
+
+
+def hours(seconds):
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def make_figures(args, history, scores):
@@ -200,4 +231,4 @@ def print_summary(args, metrics, figures):
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

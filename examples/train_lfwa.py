@@ -29,12 +29,16 @@ from minifaceattr.data.attributes import ATTRIBUTES, GROUPS, group_indices  # no
 from minifaceattr.models.backbones import BACKBONES  # noqa: E402
 from minifaceattr.models.mggnet import VARIANTS, MGGNet, mggnet_loss, positive_weights  # noqa: E402
 from minifaceattr.training import evaluate_attributes, fit, write_metrics_json  # noqa: E402
+from minifaceattr.training.cli import (require_device, run_command, settings_line,  # noqa: E402
+                                       show_defaults)
 
 PAPER = dict(image_size=224, batch_size=144, epochs=15, lr=0.01, milestones=[10], width=64)
 DATASETS = {"LFWA": LFWA, "CelebA": CelebA}
 CROP = {"LFWA": None, "CelebA": 178}  # CelebA's aligned faces are 178×218: crop the square first
 SYNTHETIC = dict(image_size=64, batch_size=32, epochs=6, lr=0.05, milestones=[4], width=32,
                  train_size=3000, test_size=1000)
+SETTINGS = ("variant", "backbone", "image_size", "width", "epochs", "batch_size", "lr",
+            "milestones", "balanced", "train_size", "test_size", "workers", "device", "seed", "out")
 
 
 def parse_args(argv=None, dataset="LFWA"):
@@ -58,6 +62,7 @@ def parse_args(argv=None, dataset="LFWA"):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
     p.add_argument("--out", help="output folder (default runs/<variant>)")
+    show_defaults(p, synthetic=SYNTHETIC, paper=PAPER)
     args = p.parse_args(argv)
     args.dataset = dataset
     defaults = PAPER if args.data_root else SYNTHETIC
@@ -66,6 +71,7 @@ def parse_args(argv=None, dataset="LFWA"):
             setattr(args, key, value)
     args.out = Path(args.out or Path("runs") / args.variant)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
+    require_device(args.device)
     return args
 
 
@@ -117,6 +123,7 @@ def main(argv=None, dataset="LFWA"):
     args = parse_args(argv, dataset)
     train, test, description = load_data(args)
     print(description, flush=True)
+    print(settings_line(args, SETTINGS), flush=True)
     mfa.manual_seed(args.seed)
     model = MGGNet(variant=args.variant, backbone=args.backbone, width=args.width, weights=args.weights)
     model.to(args.device)
@@ -195,4 +202,4 @@ def print_summary(args, metrics, figures):
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
