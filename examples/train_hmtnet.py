@@ -179,12 +179,13 @@ def main(argv=None):
                   evaluate=evaluate, scheduler=scheduler, device=args.device,
                   resume=args.resume, meta=meta)
     metrics, scores = evaluate_hmtnet(model, test_loader, args.device)
+    rules = rule_baselines(train, test)
     write_metrics_json(args.out / "metrics.json", {
-        **metrics, "data": description, "task": args.task, "loss": args.loss,
+        **metrics, "rule_baselines": rules, "data": description, "task": args.task, "loss": args.loss,
         "aggregator": args.aggregator, "image_size": args.image_size,
         "epochs": args.epochs, "seconds": round(time.time() - start, 1)})
-    figures = make_figures(args, history, scores)
-    print_summary(args, metrics, figures)
+    figures = make_figures(args, history, scores, rules)
+    print_summary(args, metrics, figures, rules)
 
 
 def cpu_cost(args, model, loss_fn, train_loader):
@@ -206,9 +207,27 @@ def hours(seconds):
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def make_figures(args, history, scores):
+def rule_baselines(train, test):
+    """What rules that look at no image score on the test split: the training set's majority
+    race and gender, and its mean score predicted for every face."""
+    majority = lambda labels: np.bincount(np.asarray(labels)).argmax()  # noqa: E731
+    mean_score = float(np.mean(train.scores))
+    error = np.asarray(test.scores, dtype=np.float64) - mean_score
+    return {"acc_race": float(np.mean(np.asarray(test.races) == majority(train.races))),
+            "acc_gender": float(np.mean(np.asarray(test.genders) == majority(train.genders))),
+            "mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())),
+            "mean_score": mean_score}
+
+
+RULE_NAMES = {"acc_race": "majority race", "acc_gender": "majority gender",
+              "mae": "mean-score rule", "rmse": "mean-score rule"}
+
+
+def make_figures(args, history, scores, rules):
     folder = args.out / "figures"
-    figures = [viz.plot_history(history, folder / "curves.png", title="HMTNet")]
+    references = {key: (rules[key], name) for key, name in RULE_NAMES.items()}
+    figures = [viz.plot_history(history, folder / "curves.png", title="HMTNet",
+                                references=references)]
     if scores is not None:
         figures.append(viz.plot_score_scatter(scores["pred"], scores["true"],
                                               folder / "score_scatter.png",
@@ -216,7 +235,7 @@ def make_figures(args, history, scores):
     return figures
 
 
-def print_summary(args, metrics, figures):
+def print_summary(args, metrics, figures, rules):
     data = "SCUT-FBP5500" if args.data_root else "SYNTHETIC faces (SynthFBP)"
     print("\n" + "=" * 60)
     print(f"HMTNet ({args.task}) on {data}, test split")
@@ -225,6 +244,11 @@ def print_summary(args, metrics, figures):
         if np.isfinite(metrics[key]):
             value = f"{100 * metrics[key]:6.2f} %" if key.startswith("acc") else f"{metrics[key]:.4f}"
             print(f"  {label:<16} {value}")
+    print("  rules that look at no image:")
+    print(f"    majority race {100 * rules['acc_race']:.2f} %, majority gender "
+          f"{100 * rules['acc_gender']:.2f} %")
+    print(f"    the training mean score {rules['mean_score']:.3f} for every face: "
+          f"MAE {rules['mae']:.4f}, RMSE {rules['rmse']:.4f}")
     print(f"outputs in {args.out}: metrics.json, log.csv, checkpoint.npz, figures/")
     for f in figures:
         print(f"  {f}")

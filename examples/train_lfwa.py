@@ -162,7 +162,9 @@ def make_figures(args, model, history, metrics, test):
     """The curves, per-attribute bars, attention masks, affinities and sample predictions."""
     folder = args.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    figures = [viz.plot_history(history, folder / "curves.png"),
+    rules = {"mean_accuracy": (metrics["majority_baseline_accuracy"], "majority-class rule"),
+             "balanced_accuracy": (0.5, "any constant rule")}
+    figures = [viz.plot_history(history, folder / "curves.png", references=rules),
                viz.plot_attribute_accuracy({a: v["accuracy"] for a, v in metrics["attributes"].items()},
                                            GROUPS, folder / "attribute_accuracy.png")]
     tf = test_transform(args)

@@ -99,3 +99,29 @@ def test_hmtnet_says_what_a_cpu_run_costs(tmp_path):
     line = example.cpu_cost(args, model, lambda m, x, t: criterion(m(x), t), loader)
     assert "an epoch" in line and "--widths small" in line and "for 4 epochs" in line
     assert all((p.data == b).all() and p.grad is None for p, b in zip(model.parameters(), before))
+
+
+def test_hmtnet_rule_baselines():
+    spec = importlib.util.spec_from_file_location("train_hmtnet", ROOT / "examples" / "train_hmtnet.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    split = lambda scores, races, genders: type("Split", (), dict(  # noqa: E731
+        scores=scores, races=races, genders=genders))
+    train = split([2.0, 4.0, 3.0], [0, 0, 1], [1, 1, 0])
+    test = split([3.0, 5.0], [0, 1], [1, 1])
+    rules = example.rule_baselines(train, test)
+    assert rules["acc_race"] == 0.5 and rules["acc_gender"] == 1.0 and rules["mean_score"] == 3.0
+    assert rules["mae"] == 1.0 and rules["rmse"] == pytest.approx(2 ** 0.5)
+
+
+def test_history_figure_splits_lower_and_higher_is_better(tmp_path, monkeypatch):
+    from minifaceattr import viz
+    panels = []
+    monkeypatch.setattr(viz, "save", lambda fig, path: panels.extend(
+        [ax.get_ylabel(), [t.get_text() for t in ax.get_legend().get_texts()]]
+        for ax in fig.axes) or path)
+    history = [dict(epoch=1, train_loss=1.0, mae=0.7, acc_race=0.7),
+               dict(epoch=2, train_loss=0.8, mae=0.6, acc_race=0.8)]
+    viz.plot_history(history, tmp_path / "c.png", references={"acc_race": (0.727, "majority")})
+    assert [p[0] for p in panels] == ["loss", "metric (lower is better)", "metric (higher is better)"]
+    assert panels[2][1] == ["acc_race", "majority 0.727"]
