@@ -181,7 +181,8 @@ def main(argv=None):
     metrics, scores = evaluate_hmtnet(model, test_loader, args.device)
     rules = rule_baselines(train, test)
     write_metrics_json(args.out / "metrics.json", {
-        **metrics, "rule_baselines": rules, "data": description, "task": args.task, "loss": args.loss,
+        **metrics, "rule_baselines": rules, "data": description, "task": args.task,
+        "loss": args.loss,
         "aggregator": args.aggregator, "image_size": args.image_size,
         "epochs": args.epochs, "seconds": round(time.time() - start, 1)})
     figures = make_figures(args, history, scores, rules)

@@ -187,7 +187,8 @@ def section_4_counting_parameters():
     for part in hand:
         print(f"  {part:7s} {hand[part]:11,d}   {library[part]:11,d}")
     total_hand, total = sum(hand.values()), sum(p.numel() for p in model.parameters())
-    print(f"  total   {total_hand:11,d}   {total:11,d}   (sum(p.numel() for p in model.parameters()))")
+    print(f"  total   {total_hand:11,d}   {total:11,d}   "
+          "(sum(p.numel() for p in model.parameters()))")
     course.confirm(hand == library and total == 11_689_512,
                    "counted by hand, part by part: 11,689,512 parameters, torchvision's number")
     print(f"layer4 alone holds {library['layer4'] / total:.0%} of them: the 3 x 3 convs at "

@@ -37,7 +37,8 @@ def get_num_threads():
 
 
 def apply_default():
-    """Set ``default_num_threads()`` unless an environment variable chose; the count set, or None."""
+    """Set ``default_num_threads()`` unless an environment variable chose; returns the count
+    set, or None."""
     if any(os.environ.get(name) for name in CHOSEN_BY):
         return None
     try:

@@ -85,10 +85,16 @@ def test_piped_progress_lines_carry_an_eta(capsys, monkeypatch):
     assert clock(65) == "1:05" and clock(3725) == "1:02:05"
 
 
-def test_hmtnet_says_what_a_cpu_run_costs(tmp_path):
-    spec = importlib.util.spec_from_file_location("train_hmtnet", ROOT / "examples" / "train_hmtnet.py")
+def load_hmtnet_example():
+    path = ROOT / "examples" / "train_hmtnet.py"
+    spec = importlib.util.spec_from_file_location("train_hmtnet", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
+    return example
+
+
+def test_hmtnet_says_what_a_cpu_run_costs(tmp_path):
+    example = load_hmtnet_example()
     args = example.parse_args(["--train-size", "8", "--test-size", "4", "--batch-size", "4",
                                "--image-size", "48", "--workers", "0", "--device", "cpu"])
     train, test, _ = example.load_data(args)
@@ -98,13 +104,12 @@ def test_hmtnet_says_what_a_cpu_run_costs(tmp_path):
     before = [p.data.copy() for p in model.parameters()]
     line = example.cpu_cost(args, model, lambda m, x, t: criterion(m(x), t), loader)
     assert "an epoch" in line and "--widths small" in line and "for 4 epochs" in line
-    assert all((p.data == b).all() and p.grad is None for p, b in zip(model.parameters(), before))
+    unchanged = zip(model.parameters(), before, strict=True)
+    assert all((p.data == b).all() and p.grad is None for p, b in unchanged)
 
 
 def test_hmtnet_rule_baselines():
-    spec = importlib.util.spec_from_file_location("train_hmtnet", ROOT / "examples" / "train_hmtnet.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = load_hmtnet_example()
     split = lambda scores, races, genders: type("Split", (), dict(  # noqa: E731
         scores=scores, races=races, genders=genders))
     train = split([2.0, 4.0, 3.0], [0, 0, 1], [1, 1, 0])
@@ -123,5 +128,6 @@ def test_history_figure_splits_lower_and_higher_is_better(tmp_path, monkeypatch)
     history = [dict(epoch=1, train_loss=1.0, mae=0.7, acc_race=0.7),
                dict(epoch=2, train_loss=0.8, mae=0.6, acc_race=0.8)]
     viz.plot_history(history, tmp_path / "c.png", references={"acc_race": (0.727, "majority")})
-    assert [p[0] for p in panels] == ["loss", "metric (lower is better)", "metric (higher is better)"]
+    assert [p[0] for p in panels] == ["loss", "metric (lower is better)",
+                                      "metric (higher is better)"]
     assert panels[2][1] == ["acc_race", "majority 0.727"]

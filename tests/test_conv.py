@@ -182,7 +182,7 @@ def test_conv2d_kernel_path_matches_numpy_float32(backend, case):
     def run(make):
         inputs = [make(a) for a in host]
         y = F.conv2d(*inputs, **kw)
-        gy = np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape)
+        gy = np.linspace(-1, 1, y.numel(), dtype=np.float32).reshape(y.shape)
         y.backward(get_array_module(y.data).asarray(gy))
         return [backend.numpy(t) for t in [y.data] + [i.grad for i in inputs]]
 

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cuda_marker():
     tree = ast.parse((ROOT / "setup.py").read_text())
-    node = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "CUDA_WHEELS")
+    node = next(n for n in tree.body
+                if isinstance(n, ast.Assign) and n.targets[0].id == "CUDA_WHEELS")
     return ast.literal_eval(node.value)
 
 

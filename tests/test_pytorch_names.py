@@ -123,7 +123,8 @@ def test_loss_modules_equal_the_functions(rng):
     assert nn.CrossEntropyLoss()(logits, labels).item() == F.cross_entropy(logits, labels).item()
     assert nn.MSELoss(reduction="sum")(logits, t).item() == F.mse_loss(logits, t, "sum").item()
     assert nn.L1Loss()(logits, t).item() == F.l1_loss(logits, t).item()
-    assert nn.SmoothL1Loss(beta=0.5)(logits, t).item() == F.smooth_l1_loss(logits, t, beta=0.5).item()
+    assert nn.SmoothL1Loss(beta=0.5)(logits, t).item() == \
+        F.smooth_l1_loss(logits, t, beta=0.5).item()
     with pytest.raises(ValueError, match="reduction"):
         nn.MSELoss(reduction="avg")
     np.testing.assert_array_equal(nn.Sigmoid()(logits).numpy(), F.sigmoid(logits).numpy())

@@ -82,9 +82,12 @@ def test_shell_block_runs(code):
             continue
         script = argv[1]
         assert (ROOT / script).is_file(), f"{part}: {script} does not exist"
-        if script.startswith("examples/") or (script.startswith("lessons/") and "--check" not in argv):
+        whole_lesson = script.startswith("lessons/") and "--check" not in argv
+        if script.startswith("examples/") or whole_lesson:
             argv = argv + ["--help"]
+        env = {**os.environ, **env, "MPLBACKEND": "Agg"}
         result = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True,
-                                text=True, timeout=120, env={**os.environ, **env, "MPLBACKEND": "Agg"})
+                                text=True, timeout=120, env=env)
         output = result.stdout + result.stderr
-        assert "Traceback" not in output and result.returncode in (0, 1), f"{part}:\n{output[-2000:]}"
+        assert "Traceback" not in output and result.returncode in (0, 1), \
+            f"{part}:\n{output[-2000:]}"

@@ -1,5 +1,6 @@
 """Layers with weights (``Linear``, ``Conv2d``) and the small stateless ones (``ReLU``,
-``Sigmoid``, ``Tanh``, ``Dropout``, ``Identity``, ``Flatten``). Each forward is one call into ``functional``.
+``Sigmoid``, ``Tanh``, ``Dropout``, ``Identity``, ``Flatten``). Each forward is one call into
+``functional``.
 
 Weights start as float32 (``model.double()`` for gradient checks) and are initialised as
 PyTorch does by default: U(-1/√fan_in, 1/√fan_in) for both weight and bias.
