@@ -172,6 +172,16 @@ class Tensor:
         """float64: the tensor itself when it is already float64, as in PyTorch."""
         return self if self.dtype == np.float64 else self.to(np.float64)
 
+    def long(self):
+        """int64 (e.g. class labels for cross_entropy); not differentiable."""
+        return Tensor(self.data.astype(np.int64, copy=False))
+
+    def bool(self):
+        return Tensor(self.data.astype(bool, copy=False))
+
+    def tolist(self):
+        return self.numpy().tolist()
+
     def cpu(self):
         return self if self.device == "cpu" else self.to("cpu")
 
@@ -197,12 +207,17 @@ class Tensor:
         return self
 
     # --- the backward pass -------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) · grad into ``leaf.grad`` for every leaf that requires it.
 
         ``grad`` defaults to 1 for a one-element tensor (the usual loss). The graph's saved
         arrays are freed as they are used unless ``retain_graph=True``, as in PyTorch.
+        Higher-order gradients (``create_graph=True``) are left out by design.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are "
+                                      "left out by design (backward runs on raw arrays; see "
+                                      "docs/from_pytorch.md)")
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was computed under no_grad)")
@@ -257,6 +272,7 @@ class Tensor:
     def sum(self, *a, **k): return F.sum(self, *a, **k)
     def mean(self, *a, **k): return F.mean(self, *a, **k)
     def max(self, *a, **k): return F.max(self, *a, **k)
+    def min(self, *a, **k): return -F.max(-self, *a, **k)
     def reshape(self, *shape): return F.reshape(self, *shape)
     def view(self, *shape): return F.reshape(self, *shape)
     def flatten(self, start_dim=0): return F.flatten(self, start_dim)

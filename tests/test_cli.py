@@ -131,3 +131,11 @@ def test_history_figure_splits_lower_and_higher_is_better(tmp_path, monkeypatch)
     assert [p[0] for p in panels] == ["loss", "metric (lower is better)",
                                       "metric (higher is better)"]
     assert panels[2][1] == ["acc_race", "majority 0.727"]
+
+
+def test_epoch_line_says_how_long_the_run_has_left():
+    from minifaceattr.training.progress import epoch_summary
+    record = dict(epoch=1, steps=3, train_loss=1.0, lr=0.1, seconds=30.0, images_per_second=5,
+                  eval_seconds=2.0, acc=0.5)
+    assert epoch_summary(record, 4).endswith("| about 1:36 left")
+    assert "left" not in epoch_summary({**record, "epoch": 4}, 4)

@@ -176,3 +176,13 @@ def test_dataloader_accepts_num_workers():
     assert DataLoader(list(range(4)), 2, num_workers=2).workers == 2
     with pytest.raises(ValueError, match="disagree"):
         DataLoader(list(range(4)), 2, workers=1, num_workers=2)
+
+
+def test_min_long_bool_tolist_and_create_graph_refused(rng):
+    x = mfa.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    np.testing.assert_array_equal(x.min(axis=1).numpy(), x.numpy().min(axis=1))
+    assert mfa.gradcheck(lambda a: a.min(dim=0), [x])
+    assert x.long().dtype == np.int64 and (x > 0).bool().dtype == np.bool_
+    assert mfa.tensor([1, 2]).tolist() == [1, 2]
+    with pytest.raises(NotImplementedError, match="left out by design"):
+        x.sum().backward(create_graph=True)

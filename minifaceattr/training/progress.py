@@ -71,4 +71,8 @@ def epoch_summary(record, epochs):
     evaluated = [f"{key} {value:.4f}" for key, value in record.items() if key not in known]
     if evaluated:
         line += f" | eval ({record['eval_seconds']:.1f} s): " + ", ".join(evaluated)
+    left = epochs - record["epoch"]
+    if left > 0:  # at this epoch's pace, evaluation included
+        per_epoch = record["seconds"] + record.get("eval_seconds", 0.0)
+        line += f" | about {clock(left * per_epoch)} left"
     return line
