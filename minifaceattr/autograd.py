@@ -1,4 +1,4 @@
-"""The autograd engine: ``Tensor``, ``Function``, ``backward`` and ``no_grad``.
+"""The autograd engine: ``Tensor``, ``Function`` and ``backward`` (``no_grad`` is in grad_mode.py).
 
 A ``Tensor`` wraps a raw NumPy or CuPy array (``.data``). Every operation on tensors is a
 ``Function``: its ``forward`` maps raw arrays to a raw array and saves what its ``backward``
@@ -11,65 +11,10 @@ Function may run its backward only once the gradient of its output is complete, 
 after every use of that output has sent its share back. A reverse topological order
 guarantees exactly that, so we sort the graph once and visit each node once.
 """
-import functools
-
 import numpy as np
 
 from .backend import check_device, device_of, get_array_module, to_device, to_numpy
-
-_grad_enabled = [True]
-
-
-class set_grad_enabled:
-    """``set_grad_enabled(False)`` turns graph building off until changed; as a context
-    (``with set_grad_enabled(mode):``) the previous mode comes back at the end, as in PyTorch."""
-
-    def __init__(self, mode):
-        self.previous = _grad_enabled[0]
-        _grad_enabled[0] = bool(mode)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        _grad_enabled[0] = self.previous
-
-
-class _NoGrad:
-    """Inside ``with no_grad():`` (or ``with no_grad:``) operations build no graph, for
-    evaluation and updates; ``@no_grad`` or ``@no_grad()`` does the same for a function."""
-
-    def __init__(self):
-        self._previous = []  # a stack, so that the same object can be nested
-
-    def __enter__(self):
-        self._previous.append(_grad_enabled[0])
-        _grad_enabled[0] = False
-        return self
-
-    def __exit__(self, *exc):
-        _grad_enabled[0] = self._previous.pop()
-
-    def __call__(self, fn=None):
-        if fn is None:
-            return _NoGrad()
-
-        @functools.wraps(fn)
-        def without_grad(*args, **kwargs):
-            with _NoGrad():
-                return fn(*args, **kwargs)
-        return without_grad
-
-    def __repr__(self):
-        return "minifaceattr.no_grad"
-
-
-no_grad = _NoGrad()
-
-
-def is_grad_enabled():
-    return _grad_enabled[0]
-
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
 
 def sum_to(g, shape):
     """Sum gradient ``g`` down to ``shape``: undo NumPy broadcasting in the backward pass.
