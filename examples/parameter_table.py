@@ -24,7 +24,7 @@ PAPER = {"baseline": 11.0e6, "full": 12.8e6}
 
 
 def count(module):
-    return sum(p.size for p in module.parameters())
+    return sum(p.numel() for p in module.parameters())
 
 
 def main(argv=None):

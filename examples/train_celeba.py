@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_lfwa import run  # noqa: E402
+from train_lfwa import main, run_command  # noqa: E402
 
 if __name__ == "__main__":
-    run(dataset="CelebA")
+    run_command(lambda argv: main(argv, dataset="CelebA"))

@@ -20,6 +20,7 @@ metrics.json (mae, rmse, pc, acc_race, acc_gender on the test split; null for a 
 network does not have), log.csv, checkpoint.npz and figures/.
 """
 import argparse
+import copy
 import dataclasses
 import sys
 import time
@@ -37,11 +38,17 @@ from minifaceattr.models.hmtnet import (AGGREGATORS, HMTNET_224, TASKS, HMTNet, 
 from minifaceattr.models.hmtnet_loss import SCORE_LOSSES, HMTLoss  # noqa: E402
 from minifaceattr.training import (check_lr_with_resume, choose_run_folder,  # noqa: E402
                                    evaluate_hmtnet, fit, write_metrics_json)
+from minifaceattr.training.cli import (require_device, run_command, settings_line,  # noqa: E402
+                                       show_defaults)
+from minifaceattr.training.evaluation import to_batch_device  # noqa: E402
 
 PAPER = dict(image_size=224, batch_size=32, epochs=170, lr=0.001, step_size=50,
              weight_decay=5e-2, widths="paper")
 SYNTHETIC = dict(image_size=64, batch_size=32, epochs=4, lr=0.01, step_size=3,
                  weight_decay=5e-4, widths="small", train_size=1100, test_size=440)
+SETTINGS = ("task", "loss", "aggregator", "widths", "image_size", "epochs", "batch_size", "lr",
+            "step_size", "weight_decay", "fold", "train_size", "test_size", "workers", "device",
+            "seed", "out")
 
 
 def parse_args(argv=None):
@@ -74,6 +81,7 @@ def parse_args(argv=None):
                    help="replace the run in OUT instead of keeping it")
     p.add_argument("--out", help="output folder (default runs/train_hmtnet/<task>; the next free "
                    "<task>-2, -3, ... when that holds a run)")
+    show_defaults(p, synthetic=SYNTHETIC, paper=PAPER)
     args = p.parse_args(argv)
     check_lr_with_resume(args.lr, args.resume)
     defaults = PAPER if args.data_root else SYNTHETIC
@@ -83,6 +91,7 @@ def parse_args(argv=None):
     args.out, args.out_note = choose_run_folder("train_hmtnet", args.task, args.out,
                                                 args.resume, args.overwrite)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
+    require_device(args.device)
     return args
 
 
@@ -149,6 +158,7 @@ def main(argv=None):
     train, test, description = load_data(args)
     if args.data_root:
         print(description, flush=True)
+    print(settings_line(args, SETTINGS), flush=True)
     mfa.manual_seed(args.seed)
     model = build_model(args, train.scores)
     model.to(args.device)
@@ -164,7 +174,9 @@ def main(argv=None):
         metrics, _ = evaluate_hmtnet(model, test_loader, args.device)
         return {key: value for key, value in metrics.items() if np.isfinite(value)}
 
-    n_params = sum(p.size for p in model.parameters())
+    if args.device == "cpu" and args.data_root:
+        print(cpu_cost(args, model, loss_fn, train_loader), flush=True)
+    n_params = sum(p.numel() for p in model.parameters())
     meta = dict(model="HMTNet", task=args.task, loss=args.loss, aggregator=args.aggregator,
                 widths=args.widths, image_size=args.image_size, description=description)
     print(f"HMTNet ({args.task}, {args.aggregator} aggregation, {args.loss} loss, {args.widths} "
@@ -177,17 +189,56 @@ def main(argv=None):
                   evaluate=evaluate, scheduler=scheduler, device=args.device,
                   resume=args.resume, overwrite=args.overwrite, meta=meta)
     metrics, scores = evaluate_hmtnet(model, test_loader, args.device)
+    rules = rule_baselines(train, test)
     write_metrics_json(args.out / "metrics.json", {
-        **metrics, "data": description, "task": args.task, "loss": args.loss,
+        **metrics, "rule_baselines": rules, "data": description, "task": args.task,
+        "loss": args.loss,
         "aggregator": args.aggregator, "image_size": args.image_size,
         "epochs": args.epochs, "seconds": round(time.time() - start, 1)})
-    figures = make_figures(args, history, scores)
-    print_summary(args, metrics, figures)
+    figures = make_figures(args, history, scores, rules)
+    print_summary(args, metrics, figures, rules)
 
 
-def make_figures(args, history, scores):
+def cpu_cost(args, model, loss_fn, train_loader):
+    """What the run will cost on this CPU, from one timed training step of a copy of the model
+    (the paper's settings take days here), and the settings that fit a CPU."""
+    probe = copy.deepcopy(model).train()
+    images, targets = to_batch_device(*next(iter(train_loader)), args.device)
+    start = time.perf_counter()
+    loss_fn(probe, images, targets).backward()
+    step = time.perf_counter() - start
+    epoch = step * len(train_loader)
+    return (f"on this CPU one training step (batch {args.batch_size}, {args.image_size} px, "
+            f"{args.widths} widths) took {step:.1f} s: about {hours(epoch)} an epoch, "
+            f"{hours(epoch * args.epochs)} for {args.epochs} epochs. On a CPU try --widths small "
+            "--image-size 64 --epochs 10, or use --device cuda.")
+
+
+def hours(seconds):
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def rule_baselines(train, test):
+    """What rules that look at no image score on the test split: the training set's majority
+    race and gender, and its mean score predicted for every face."""
+    majority = lambda labels: np.bincount(np.asarray(labels)).argmax()  # noqa: E731
+    mean_score = float(np.mean(train.scores))
+    error = np.asarray(test.scores, dtype=np.float64) - mean_score
+    return {"acc_race": float(np.mean(np.asarray(test.races) == majority(train.races))),
+            "acc_gender": float(np.mean(np.asarray(test.genders) == majority(train.genders))),
+            "mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())),
+            "mean_score": mean_score}
+
+
+RULE_NAMES = {"acc_race": "majority race", "acc_gender": "majority gender",
+              "mae": "mean-score rule", "rmse": "mean-score rule"}
+
+
+def make_figures(args, history, scores, rules):
     folder = args.out / "figures"
-    figures = [viz.plot_history(history, folder / "curves.png", title="HMTNet")]
+    references = {key: (rules[key], name) for key, name in RULE_NAMES.items()}
+    figures = [viz.plot_history(history, folder / "curves.png", title="HMTNet",
+                                references=references)]
     if scores is not None:
         figures.append(viz.plot_score_scatter(scores["pred"], scores["true"],
                                               folder / "score_scatter.png",
@@ -195,7 +246,7 @@ def make_figures(args, history, scores):
     return figures
 
 
-def print_summary(args, metrics, figures):
+def print_summary(args, metrics, figures, rules):
     data = "SCUT-FBP5500" if args.data_root else "SYNTHETIC faces (SynthFBP)"
     print("\n" + "=" * 60)
     print(f"HMTNet ({args.task}) on {data}, test split")
@@ -204,13 +255,15 @@ def print_summary(args, metrics, figures):
         if np.isfinite(metrics[key]):
             value = f"{100 * metrics[key]:6.2f} %" if key.startswith("acc") else f"{metrics[key]:.4f}"
             print(f"  {label:<16} {value}")
+    print("  rules that look at no image:")
+    print(f"    majority race {100 * rules['acc_race']:.2f} %, majority gender "
+          f"{100 * rules['acc_gender']:.2f} %")
+    print(f"    the training mean score {rules['mean_score']:.3f} for every face: "
+          f"MAE {rules['mae']:.4f}, RMSE {rules['rmse']:.4f}")
     print(f"outputs in {args.out}: metrics.json, log.csv, checkpoint.npz, figures/")
     for f in figures:
         print(f"  {f}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:     # a user's mistake: one sentence
-        sys.exit(f"error: {error}")
+    run_command(main)

@@ -33,12 +33,16 @@ from minifaceattr.models.backbones import BACKBONES  # noqa: E402
 from minifaceattr.models.mggnet import VARIANTS, MGGNet, mggnet_loss, positive_weights  # noqa: E402
 from minifaceattr.training import (check_lr_with_resume, choose_run_folder,  # noqa: E402
                                    evaluate_attributes, fit, write_metrics_json)
+from minifaceattr.training.cli import (require_device, run_command, settings_line,  # noqa: E402
+                                       show_defaults)
 
 PAPER = dict(image_size=224, batch_size=144, epochs=15, lr=0.01, milestones=[10], width=64)
 DATASETS = {"LFWA": LFWA, "CelebA": CelebA}
 CROP = {"LFWA": None, "CelebA": 178}  # CelebA's aligned faces are 178×218: crop the square first
 SYNTHETIC = dict(image_size=64, batch_size=32, epochs=6, lr=0.05, milestones=[4], width=32,
                  train_size=3000, test_size=1000)
+SETTINGS = ("variant", "backbone", "image_size", "width", "epochs", "batch_size", "lr",
+            "milestones", "balanced", "train_size", "test_size", "workers", "device", "seed", "out")
 
 
 def parse_args(argv=None, dataset="LFWA"):
@@ -65,6 +69,7 @@ def parse_args(argv=None, dataset="LFWA"):
                    help="replace the run in OUT instead of keeping it")
     p.add_argument("--out", help=f"output folder (default runs/train_{dataset.lower()}/<variant>; "
                    "the next free <variant>-2, -3, ... when that holds a run)")
+    show_defaults(p, synthetic=SYNTHETIC, paper=PAPER)
     args = p.parse_args(argv)
     check_lr_with_resume(args.lr, args.resume)
     args.dataset = dataset
@@ -75,6 +80,7 @@ def parse_args(argv=None, dataset="LFWA"):
     args.out, args.out_note = choose_run_folder(f"train_{dataset.lower()}", args.variant,
                                                 args.out, args.resume, args.overwrite)
     args.device = ("cuda" if mfa.has_gpu() else "cpu") if args.device == "auto" else args.device
+    require_device(args.device)
     return args
 
 
@@ -126,6 +132,7 @@ def main(argv=None, dataset="LFWA"):
     args = parse_args(argv, dataset)
     train, test, description = load_data(args)
     print(description, flush=True)
+    print(settings_line(args, SETTINGS), flush=True)
     mfa.manual_seed(args.seed)
     model = MGGNet(variant=args.variant, backbone=args.backbone, width=args.width, weights=args.weights)
     model.check_input_size(args.image_size)
@@ -144,7 +151,7 @@ def main(argv=None, dataset="LFWA"):
         m = evaluate_attributes(model, test_loader, args.device, groups=group_indices())
         return {"mean_accuracy": m["mean_accuracy"], "balanced_accuracy": m["balanced_accuracy"]}
 
-    n_params = sum(p.size for p in model.parameters())
+    n_params = sum(p.numel() for p in model.parameters())
     meta = dict(model="MGGNet", variant=args.variant, backbone=args.backbone, width=args.width,
                 image_size=args.image_size, description=description)
     print(f"MGG-Net ({args.variant}, {args.backbone}, width {args.width}): {n_params:,} parameters; "
@@ -167,7 +174,9 @@ def make_figures(args, model, history, metrics, test):
     """The curves, per-attribute bars, attention masks, affinities and sample predictions."""
     folder = args.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    figures = [viz.plot_history(history, folder / "curves.png"),
+    rules = {"mean_accuracy": (metrics["majority_baseline_accuracy"], "majority-class rule"),
+             "balanced_accuracy": (0.5, "any constant rule")}
+    figures = [viz.plot_history(history, folder / "curves.png", references=rules),
                viz.plot_attribute_accuracy({a: v["accuracy"] for a, v in metrics["attributes"].items()},
                                            GROUPS, folder / "attribute_accuracy.png")]
     tf = test_transform(args)
@@ -206,14 +215,6 @@ def print_summary(args, metrics, figures):
         print(f"  {f}")
 
 
-def run(dataset="LFWA"):
-    """``main`` for the command line: a user's mistake (a bad setting, a damaged or missing
-    file, a folder that holds a run) ends with one line on stderr, not a traceback."""
-    try:
-        main(dataset=dataset)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-
 
 if __name__ == "__main__":
-    run()
+    run_command(main)

@@ -177,7 +177,7 @@ def section_3_a_whole_tensor():
     print("backward:   ", np.array2string(W.grad, precision=8).replace("\n", "\n             "))
     print("finite diff:", np.array2string(numeric, precision=8).replace("\n", "\n             "))
     diff = np.abs(W.grad - numeric).max()
-    print(f"largest difference: {diff:.1e}   (that took {2 * W.size} forward passes)")
+    print(f"largest difference: {diff:.1e}   (that took {2 * W.numel()} forward passes)")
     course.confirm(diff < 1e-8, "the backward agrees with the finite differences")
     ok = mfa.gradcheck(lambda X, W, C: F.tanh(X @ W) * C, [X, W, C])
     print("mfa.gradcheck(lambda X, W, C: F.tanh(X @ W) * C, [X, W, C]) ->", ok)

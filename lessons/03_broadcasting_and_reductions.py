@@ -189,7 +189,7 @@ def exercise_1(answer):
     truth = b.grad.flat[0]
     if guess == truth:
         return f"Each b element is copied {truth:.0f} times, so its gradient is a sum of {truth:.0f} ones."
-    if guess == (x + b).size:
+    if guess == (x + b).numel():
         raise course.NotYet("that counts every element of x + b; b[i] only reaches those "
                             "whose index on b's own axis is i.")
     raise course.NotYet("b's gradient sums over every axis along which b was copied: the leading "

@@ -199,7 +199,8 @@ def section_4_the_gemm(x, w, b):
     course.confirm(err < 1e-12, "im2col, one GEMM and a reshape give the convolution")
     macs = C_out * (C * k * k) * (N * OH * OW)
     print(f"multiply-adds: C_out x (C*k*k) x (N*OH*OW) = {C_out} x {C * k * k} x {N * OH * OW} = {macs}")
-    print(f"memory: cols has {cols.size} elements, x has {x.size}: {cols.size / x.size:.2f} times as "
+    print(f"memory: cols has {cols.size} elements, x has {x.numel()}: "
+          f"{cols.size / x.numel():.2f} times as "
           "many (each pixel is\ncopied into up to k*k = 9 columns, and the padding's zeros are "
           "stored too)")
     course.say("""

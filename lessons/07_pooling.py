@@ -146,7 +146,8 @@ def section_3_the_routed_gradient():
     course.show("x", x_overlap, precision=0)
     course.show("y", y.data[0, 0], precision=0)
     course.show("x.grad", x.grad[0, 0], precision=0)
-    course.confirm(x.grad[0, 0, 1, 1] == 4 and x.grad[0, 0, 2, 4] == 2 and x.grad.sum() == y.size,
+    course.confirm(x.grad[0, 0, 1, 1] == 4 and x.grad[0, 0, 2, 4] == 2
+                   and x.grad.sum() == y.numel(),
                    "9 wins four windows and 8 wins two: each collects the sum of their gradients")
 
     print("\nTies: a plane of equal values, one 2 x 2 window:")

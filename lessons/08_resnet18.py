@@ -170,12 +170,12 @@ def params_by_hand(width=64, num_classes=1000):
 
 
 def params_by_library(model):
-    """{part: parameter count}, summing p.size over model.named_parameters() by prefix."""
+    """{part: parameter count}, summing p.numel() over model.named_parameters() by prefix."""
     counts = {}
     for name, p in model.named_parameters():
         part = name.split(".")[0]
         part = "stem" if part in ("conv1", "bn1") else part
-        counts[part] = counts.get(part, 0) + p.size
+        counts[part] = counts.get(part, 0) + p.numel()
     return counts
 
 
@@ -186,8 +186,9 @@ def section_4_counting_parameters():
     print("  part       by hand       library")
     for part in hand:
         print(f"  {part:7s} {hand[part]:11,d}   {library[part]:11,d}")
-    total_hand, total = sum(hand.values()), sum(p.size for p in model.parameters())
-    print(f"  total   {total_hand:11,d}   {total:11,d}   (sum(p.size for p in model.parameters()))")
+    total_hand, total = sum(hand.values()), sum(p.numel() for p in model.parameters())
+    print(f"  total   {total_hand:11,d}   {total:11,d}   "
+          "(sum(p.numel() for p in model.parameters()))")
     course.confirm(hand == library and total == 11_689_512,
                    "counted by hand, part by part: 11,689,512 parameters, torchvision's number")
     print(f"layer4 alone holds {library['layer4'] / total:.0%} of them: the 3 x 3 convs at "
@@ -195,7 +196,7 @@ def section_4_counting_parameters():
     forty = sum(params_by_hand(num_classes=40).values())
     print(f"With 40 attribute outputs (CelebA), fc shrinks to {512 * 40 + 40:,}: {forty:,} in all\n"
           "(the 'about 11 M' baseline of MGG-Net).")
-    course.confirm(forty == sum(p.size for p in models.resnet18(num_classes=40).parameters()),
+    course.confirm(forty == sum(p.numel() for p in models.resnet18(num_classes=40).parameters()),
                    "the 40-class count agrees with the library too")
 
 
@@ -282,7 +283,7 @@ def exercise_1(answer):
     (Count every conv, every batch norm and the shortcut; buffers are not parameters.)"""
     mine = course.number(answer)
     block = models.resnet18().layer3[0]
-    truth = sum(p.size for p in block.parameters())
+    truth = sum(p.numel() for p in block.parameters())
     if mine == truth:
         return "Two 3 x 3 convs, three batch norms and a 1 x 1 conv: most of it in conv2."
     if mine == truth - (128 * 256 + 2 * 256):

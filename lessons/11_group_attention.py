@@ -159,7 +159,7 @@ def section_4_shapes_at_224(width):
         print(f"  masks at {block}: {masks.shape}   (N, groups, H, W)")
     course.confirm(out.masks["layer2"].shape[2:] == (28, 28) and out.masks["layer3"].shape[2:] == (14, 14),
                    "28x28 masks at layer2 and 14x14 masks at layer3")
-    size = lambda module: sum(p.size for p in module.parameters())  # noqa: E731
+    size = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     model, baseline = MGGNet(), MGGNet(variant="baseline")
     print(f"parameters: GAL at layer2 {size(model.gal[0]):,}, at layer3 {size(model.gal[1]):,};")
     print(f"  MGG-Net {size(model) / 1e6:.2f} M against the baseline's {size(baseline) / 1e6:.2f} M")

@@ -199,7 +199,7 @@ def section_4_gradient_check(samples):
     course.section("4. Gradient check")
     f, w_g, w_e = small_problem(samples, seed=4)
     inputs = [mfa.tensor(a, requires_grad=True) for a in (f, w_g, w_e)]
-    sizes = " + ".join(str(t.size) for t in inputs)
+    sizes = " + ".join(str(t.numel()) for t in inputs)
     print(f"mfa.gradcheck on f, w_g, w_e ({sizes} numbers, float64), alpha = {ALPHA}:")
     results = {}
     for backend in ("numpy", "emu"):

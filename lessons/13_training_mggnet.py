@@ -96,7 +96,7 @@ def build(variant, seed=0):
 
 
 def count(params):
-    return int(sum(p.size for p in params))
+    return int(sum(p.numel() for p in params))
 
 
 # --- 1. data ---------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def parameters_by_part(model):
     sizes = dict.fromkeys(PARTS, 0)
     for name, p in model.named_parameters():
         part = next(k for k, prefix in PARTS.items() if name.startswith(prefix))
-        sizes[part] += p.size
+        sizes[part] += p.numel()
     return sizes
 
 

@@ -191,7 +191,7 @@ def score_by_hand(head, fused):
 
 
 def count(params):
-    return int(sum(p.size for p in params))
+    return int(sum(p.numel() for p in params))
 
 
 # --- 3. the loss -----------------------------------------------------------------------------

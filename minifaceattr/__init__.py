@@ -6,9 +6,13 @@
 """
 from . import functional
 from . import models, nn, optim, serialization
-from .autograd import Function, Tensor, is_grad_enabled, no_grad, tensor
+from .autograd import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled, tensor
+from .creation import arange, cat, from_numpy, full, ones, rand, randn, stack, zeros
 from .backend import get_array_module, get_backend, has_gpu, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .threads import get_num_threads, set_num_threads
+
+threads.apply_default()  # one BLAS thread on a 2-core machine: see minifaceattr/threads.py
 
 __version__ = "0.1.0"

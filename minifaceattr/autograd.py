@@ -1,4 +1,4 @@
-"""The autograd engine: ``Tensor``, ``Function``, ``backward`` and ``no_grad``.
+"""The autograd engine: ``Tensor``, ``Function`` and ``backward`` (``no_grad`` is in grad_mode.py).
 
 A ``Tensor`` wraps a raw NumPy or CuPy array (``.data``). Every operation on tensors is a
 ``Function``: its ``forward`` maps raw arrays to a raw array and saves what its ``backward``
@@ -11,29 +11,10 @@ Function may run its backward only once the gradient of its output is complete, 
 after every use of that output has sent its share back. A reverse topological order
 guarantees exactly that, so we sort the graph once and visit each node once.
 """
-import contextlib
-
 import numpy as np
 
 from .backend import check_device, device_of, get_array_module, to_device, to_numpy
-
-_grad_enabled = [True]
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Inside ``with no_grad():`` operations build no graph (for evaluation and updates)."""
-    previous = _grad_enabled[0]
-    _grad_enabled[0] = False
-    try:
-        yield
-    finally:
-        _grad_enabled[0] = previous
-
-
-def is_grad_enabled():
-    return _grad_enabled[0]
-
+from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
 
 def sum_to(g, shape):
     """Sum gradient ``g`` down to ``shape``: undo NumPy broadcasting in the backward pass.
@@ -73,13 +54,33 @@ class Tensor:
     # --- what it is -------------------------------------------------------------------
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
     device = property(lambda self: device_of(self.data))
     is_leaf = property(lambda self: self.creator is None)
 
     def is_floating_point(self):
         return self.data.dtype.kind == "f"
+
+    def size(self, dim=None):
+        """The shape as a tuple, or the length of axis ``dim`` (PyTorch's meaning; NumPy's
+        ``.size``, the element count, is ``numel()`` here)."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        """The number of elements."""
+        return int(self.data.size)
+
+    def dim(self):
+        """The number of axes (``ndim``)."""
+        return self.data.ndim
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous: "
+                               "use (a == b).all() or .any()")
+        return bool(self.item())
+
+    __hash__ = object.__hash__  # by identity, so tensors stay usable as dict keys and in sets
 
     def __len__(self):
         return len(self.data)
@@ -97,7 +98,7 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return self.numpy().reshape(()).item()
 
@@ -112,10 +113,41 @@ class Tensor:
         return F.cast(self, np.dtype(target))
 
     def float(self):
-        return self.to(np.float32)
+        """float32: the tensor itself when it is already float32, as in PyTorch."""
+        return self if self.dtype == np.float32 else self.to(np.float32)
 
     def double(self):
-        return self.to(np.float64)
+        """float64: the tensor itself when it is already float64, as in PyTorch."""
+        return self if self.dtype == np.float64 else self.to(np.float64)
+
+    def long(self):
+        """int64 (e.g. class labels for cross_entropy); not differentiable."""
+        return Tensor(self.data.astype(np.int64, copy=False))
+
+    def bool(self):
+        return Tensor(self.data.astype(bool, copy=False))
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def cpu(self):
+        return self if self.device == "cpu" else self.to("cpu")
+
+    def cuda(self):
+        return self if self.device == "cuda" else self.to("cuda")
+
+    def clone(self):
+        """A copy that stays in the graph (gradients flow back to ``self``)."""
+        return F.cast(self, self.dtype)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` in place on a leaf tensor; returns the tensor."""
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach()")
+        if requires_grad and not self.is_floating_point():
+            raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
 
     def retain_grad(self):
         """Keep ``.grad`` for this non-leaf tensor after backward (for inspection)."""
@@ -123,18 +155,23 @@ class Tensor:
         return self
 
     # --- the backward pass -------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) · grad into ``leaf.grad`` for every leaf that requires it.
 
         ``grad`` defaults to 1 for a one-element tensor (the usual loss). The graph's saved
         arrays are freed as they are used unless ``retain_graph=True``, as in PyTorch.
+        Higher-order gradients (``create_graph=True``) are left out by design.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are "
+                                      "left out by design (backward runs on raw arrays; see "
+                                      "docs/from_pytorch.md)")
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input required grad, or it was computed under no_grad)")
         xp = get_array_module(self.data)
         if grad is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for a one-element output; "
                                    f"this one has shape {self.shape}: pass backward(grad)")
             grad = xp.ones_like(self.data)
@@ -177,10 +214,13 @@ class Tensor:
     def __le__(self, o): return Tensor(self.data <= _raw(o))
     def __gt__(self, o): return Tensor(self.data > _raw(o))
     def __ge__(self, o): return Tensor(self.data >= _raw(o))
+    def __eq__(self, o): return False if o is None else Tensor(self.data == _raw(o))
+    def __ne__(self, o): return True if o is None else Tensor(self.data != _raw(o))
 
     def sum(self, *a, **k): return F.sum(self, *a, **k)
     def mean(self, *a, **k): return F.mean(self, *a, **k)
     def max(self, *a, **k): return F.max(self, *a, **k)
+    def min(self, *a, **k): return -F.max(-self, *a, **k)
     def reshape(self, *shape): return F.reshape(self, *shape)
     def view(self, *shape): return F.reshape(self, *shape)
     def flatten(self, start_dim=0): return F.flatten(self, start_dim)
@@ -195,6 +235,18 @@ class Tensor:
     def sigmoid(self): return F.sigmoid(self)
     def tanh(self): return F.tanh(self)
     def softmax(self, axis=-1): return F.softmax(self, axis)
+    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return F.squeeze(self, dim)
+
+    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """Index of the largest value (not differentiable): a tensor of integers."""
+        axis, keepdims = (axis if dim is None else dim), (keepdims if keepdim is None else keepdim)
+        xp = get_array_module(self.data)
+        out = xp.argmax(self.data, axis=axis)
+        return Tensor(xp.expand_dims(out, axis) if keepdims and axis is not None else out)
+
+    def all(self): return Tensor(get_array_module(self.data).all(self.data))
+    def any(self): return Tensor(get_array_module(self.data).any(self.data))
     T = property(lambda self: F.transpose(self))
 
 

@@ -21,6 +21,7 @@ class GradcheckError(AssertionError):
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=4096, seed=0):
     """True if ``fn``'s backward agrees with central differences for every input that
     requires grad, else raise ``GradcheckError`` naming the input, element and both values.
+    Inputs that require grad must be float64 leaves (their ``.grad`` is what is checked).
 
     ``fn(*inputs)`` returns a Tensor. Inputs with more than ``max_elements`` elements in
     total are checked along a random direction instead of element by element.
@@ -28,7 +29,14 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=4096, see
     inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
     checked = [k for k, x in enumerate(inputs) if x.requires_grad]
     if not checked:
-        raise ValueError("gradcheck: no input has requires_grad=True")
+        raise ValueError("gradcheck: no input has requires_grad=True; make one with "
+                         "mfa.tensor(array, requires_grad=True) (float64)")
+    for k in checked:
+        if not inputs[k].is_leaf:
+            raise ValueError(f"gradcheck: input {k} is not a leaf (it was computed from another "
+                             "tensor, e.g. by .double() of a float32 one), so it keeps no .grad; "
+                             "pass a leaf: x.detach().double().requires_grad_() or "
+                             "mfa.tensor(array, dtype=np.float64, requires_grad=True)")
     for k in checked:
         if inputs[k].dtype != np.float64:
             raise TypeError(f"gradcheck: input {k} is {inputs[k].dtype}; use float64 "
@@ -47,7 +55,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, max_elements=4096, see
     (out * Tensor(v)).sum().backward()
     analytic = {k: _grad_or_zeros(inputs[k]) for k in checked}
 
-    if sum(inputs[k].size for k in checked) <= max_elements:
+    if sum(inputs[k].numel() for k in checked) <= max_elements:
         for k in checked:
             _check_elementwise(k, inputs[k], analytic[k], loss, eps, atol, rtol)
     else:

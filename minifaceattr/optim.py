@@ -1,4 +1,5 @@
-"""Optimisers (``SGD``, ``Adam``) and learning-rate schedules (``StepLR``, ``MultiStepLR``).
+"""Optimisers (``SGD``, ``Adam``, ``AdamW``) and learning-rate schedules (``StepLR``,
+``MultiStepLR``; all of them in ``optim.lr_scheduler``, as in PyTorch).
 
 An optimiser holds the parameters to update, in *parameter groups* (each a dict with its
 own ``lr`` and other settings), and per-parameter *state* (momentum buffers, Adam's
@@ -14,6 +15,7 @@ and ``load_state_dict`` puts it back for an exact resume.
 """
 import bisect
 import math
+import sys
 
 import numpy as np
 
@@ -43,12 +45,21 @@ class Optimizer:
         for group in self.param_groups:
             yield from group["params"]
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (set to None), before the next backward."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient before the next backward: set it to None
+        (PyTorch's default), or to zeros with ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none or p.grad is None else p.grad * 0
 
     def step(self):
+        """Update every parameter that has a gradient, group by group."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad, group)
+
+    def _update(self, p, g, group):
+        """Update ``p.data`` in place from its gradient ``g`` and its group's settings."""
         raise NotImplementedError
 
     def state_dict(self):
@@ -131,12 +142,6 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, p.grad, group)
-
     def _update(self, p, g, group):
         lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
         if weight_decay != 0:  # into a new array: p.grad stays what backward computed
@@ -172,16 +177,13 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: invalid lr={lr}, betas={betas} or eps={eps}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, p.grad, group)
+    def _decay(self, p, g, group):
+        """Adam's weight decay: an L2 penalty added to the gradient."""
+        return g + group["weight_decay"] * p.data if group["weight_decay"] != 0 else g
 
     def _update(self, p, g, group):
         (beta1, beta2), eps = group["betas"], group["eps"]
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * p.data
+        g = self._decay(p, g, group)
         state = self.state.setdefault(id(p), {})
         if not state:
             xp = get_array_module(p.data)
@@ -199,6 +201,20 @@ class Adam(Optimizer):
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["betas"] = tuple(group["betas"])  # JSON turns the tuple into a list
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as PyTorch computes it:
+    p ← p · (1 − lr · weight_decay) first, then Adam's update from the gradient alone (so the
+    decay is not divided by √v as an L2 penalty would be)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _decay(self, p, g, group):
+        if group["weight_decay"] != 0:
+            p.data *= 1 - group["lr"] * group["weight_decay"]
+        return g
 
 
 class LRScheduler:
@@ -231,7 +247,7 @@ class LRScheduler:
 
     def state_dict(self):
         return {k: (list(v) if isinstance(v, (list, tuple)) else v)
-                for k, v in self.__dict__.items() if k != "optimizer"}
+                for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
 
     def load_state_dict(self, state_dict):
         self.__dict__.update(state_dict)
@@ -258,3 +274,8 @@ class MultiStepLR(LRScheduler):
 
     def lr_at(self, base_lr, epoch):
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
+
+
+from . import lr_scheduler  # noqa: E402  (optim.lr_scheduler, PyTorch's place for schedules)
+
+sys.modules[__name__ + ".lr_scheduler"] = lr_scheduler  # import minifaceattr.optim.lr_scheduler

@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 from .metrics import as_numpy, mae, pearson, rmse
 
 BOOKKEEPING = ("epoch", "steps", "lr", "seconds", "images_per_second", "eval_seconds")
+LOWER_IS_BETTER = ("mae", "rmse", "error")   # metric names (or parts of them) where less is better
 RIGHT, WRONG = "#1a7f37", "#cf222e"      # green and red that stay apart for most colour-blind eyes
 
 
@@ -78,21 +79,30 @@ def group_colors(names):
 
 # --- training curves ------------------------------------------------------------------------
 
-def plot_history(history, path, title=None):
-    """Loss (left) and evaluation metrics (right) per epoch, from ``fit``'s history or the
-    rows of log.csv. Keys with "loss" in their name go left; the other non-bookkeeping keys
-    (accuracies, MAE, ...) go right."""
+def plot_history(history, path, title=None, references=None):
+    """Loss, lower-is-better metrics (MAE, RMSE) and higher-is-better ones (accuracies,
+    Pearson r) per epoch, each group on its own axes, from ``fit``'s history or the rows of
+    log.csv. ``references``: {key: (value, label)}, drawn as a dashed line in the colour of
+    that key's curve (e.g. a rule that looks at no image)."""
     if not history:
         raise ValueError("plot_history: the history is empty (no epoch finished)")
     epochs = [row["epoch"] for row in history]
     keys = [k for k in history[0] if k not in BOOKKEEPING]
-    panels = [[k for k in keys if "loss" in k], [k for k in keys if "loss" not in k]]
-    panels = [(keys, label) for keys, label in zip(panels, ("loss", "metric")) if keys]
+    lower = [k for k in keys if "loss" not in k and any(w in k for w in LOWER_IS_BETTER)]
+    panels = [[k for k in keys if "loss" in k], lower,
+              [k for k in keys if "loss" not in k and k not in lower]]
+    labels = ("loss", "metric (lower is better)", "metric (higher is better)")
+    panels = [(keys, label) for keys, label in zip(panels, labels) if keys]
     fig = Figure(figsize=(5.2 * len(panels), 3.6), layout="constrained")
     for k, (names, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
         for name in names:
-            ax.plot(epochs, [row.get(name, np.nan) for row in history], marker="o", label=name)
+            line, = ax.plot(epochs, [row.get(name, np.nan) for row in history], marker="o",
+                            label=name)
+            if references and name in references:
+                value, what = references[name]
+                ax.axhline(value, color=line.get_color(), linestyle="--", linewidth=1,
+                           label=f"{what} {value:.3g}")
         ax.set(xlabel="epoch", ylabel=label)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
@@ -162,6 +172,8 @@ def plot_attention_masks(images, masks_by_block, group_names, path, mean=None, s
     for block, masks in blocks.items():
         if masks.ndim != 4 or masks.shape[1] != g:
             raise ValueError(f"masks of {block!r} must be (N, {g}, h, w), got {masks.shape}")
+    sizes = ", ".join(f"{b} {m.shape[2]}×{m.shape[3]}" for b, m in blocks.items())
+    face_size = "×".join(str(n) for n in faces.shape[1:3])
     rows = [(i, b) for i in range(len(faces)) for b in blocks]
     fig = Figure(figsize=(1.25 * (g + 1) + 0.6, 1.3 * len(rows) + 0.4), layout="constrained")
     axes = np.asarray(fig.subplots(len(rows), g + 1, squeeze=False))
@@ -179,6 +191,8 @@ def plot_attention_masks(images, masks_by_block, group_names, path, mean=None, s
             if r == 0:
                 ax.set_title("input" if k == 0 else group_names[k - 1], fontsize=8)
     fig.colorbar(shown, ax=axes, shrink=0.6, label="mask value")
+    fig.suptitle(f"group attention masks: sigmoid maps (0 to 1) computed at {sizes}, bilinearly "
+                 f"upsampled to the {face_size} face", fontsize=9)
     return save(fig, path)
 
 
@@ -196,7 +210,8 @@ def plot_affinity(e, group_names, path, title=None):
     fig = Figure(figsize=(0.62 * g + 2.4, 0.55 * g + 1.6), layout="constrained")
     ax = fig.add_subplot()
     cmap = colormaps["viridis"].with_extremes(bad="0.85")
-    image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(np.nanmax(shown), 1e-12))
+    uniform = 1 / (g - 1)   # what a row would hold if every other group counted the same
+    image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(np.nanmax(shown), uniform, 1e-12))
     for i in range(g):
         for j in range(g):
             if i != j:
@@ -207,8 +222,12 @@ def plot_affinity(e, group_names, path, title=None):
     ax.set_yticks(range(g), group_names, fontsize=8)
     ax.set(xlabel="j: group read from", ylabel="i: group refined")
     averaged = f", mean over {samples} samples" if samples > 1 else ""
-    ax.set_title(title or f"GCL affinity e_ij{averaged}", fontsize=10)
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title or f"GCL affinity e_ij{averaged}\nuniform reference 1/(K−1) = "
+                 f"1/{g - 1} = {uniform:.3f}", fontsize=10)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.ax.axhline(uniform, color="white", linestyle="--", linewidth=1.5)
+    bar.ax.text(1.05, uniform, " uniform", transform=bar.ax.get_yaxis_transform(), fontsize=7,
+                va="center")
     return save(fig, path)
 
 
@@ -260,6 +279,10 @@ def plot_predictions(images, probabilities, targets, names, path, k=5, mean=None
         for n, (line, ok) in enumerate(lines):
             text.text(0, 1 - n / most, line, fontsize=7, va="top", transform=text.transAxes,
                       color=RIGHT if ok else WRONG)
+    fig.suptitle(f"✓ green: said present (p > {threshold}) and present;  ✗ red: said present "
+                 "but absent;\n\"also said\": other attributes wrongly said present;  "
+                 f"\"missed\": present ones not said;  k/{len(names)} right: all attributes",
+                 fontsize=7)
     return save(fig, path)
 
 

@@ -46,7 +46,7 @@ def test_conv2d_table(backend, case):
 def test_conv2d_gradcheck_random_direction(backend, rng):
     """A larger input (more than gradcheck's max_elements), checked along a random direction."""
     x, w, b = make_inputs(backend, rng, (3, 8, 17, 14), (6, 8, 3, 3), True)
-    assert x.size + w.size > 4096
+    assert x.numel() + w.numel() > 4096
     assert mfa.gradcheck(lambda *a: F.conv2d(*a, stride=2, padding=1), [x, w, b])
 
 
@@ -184,7 +184,7 @@ def test_conv2d_kernel_path_matches_numpy_float32(backend, case):
     def run(make):
         inputs = [make(a) for a in host]
         y = F.conv2d(*inputs, **kw)
-        gy = np.linspace(-1, 1, y.size, dtype=np.float32).reshape(y.shape)
+        gy = np.linspace(-1, 1, y.numel(), dtype=np.float32).reshape(y.shape)
         y.backward(get_array_module(y.data).asarray(gy))
         return [backend.numpy(t) for t in [y.data] + [i.grad for i in inputs]]
 

@@ -119,7 +119,7 @@ def test_other_backbones_build_and_run(backbone):
 
 def test_parameter_budget_matches_the_paper():
     def count(variant):
-        return sum(p.size for p in MGGNet(variant=variant).parameters())
+        return sum(p.numel() for p in MGGNet(variant=variant).parameters())
     baseline = count("baseline")
     assert baseline == 11_689_512 - 512 * 1000 - 1000 + 512 * 40 + 40  # torchvision's, 40 outputs
     assert abs(count("full") - 12.8e6) < 0.1e6                         # the paper's ≈ 12.8 M

@@ -42,8 +42,10 @@ def test_pooling_modules(rng):
     pooled = nn.AdaptiveAvgPool2d(1)(x)
     assert pooled.shape == (2, 3, 1, 1)
     np.testing.assert_allclose(pooled.data[:, :, 0, 0], x.data.mean(axis=(2, 3)), rtol=1e-5)
-    with pytest.raises(NotImplementedError):
-        nn.AdaptiveAvgPool2d(2)
+    np.testing.assert_allclose(nn.AdaptiveAvgPool2d(2)(x).data,
+                               x.data.reshape(2, 3, 2, 4, 2, 4).mean(axis=(3, 5)), rtol=1e-5)
+    with pytest.raises(ValueError, match="must divide"):
+        nn.AdaptiveAvgPool2d(3)(x)
 
 
 @pytest.mark.torch

@@ -169,11 +169,58 @@ def test_adam_matches_pytorch(rng, settings):
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("settings", [dict(), dict(weight_decay=0.1, betas=(0.8, 0.99), eps=1e-6)])
+def test_adamw_matches_pytorch(rng, settings):
+    torch = pytest.importorskip("torch")
+    start = make_params(rng)
+    grads = gradient_sequence(rng, start, 3)
+    ours = run(lambda ps: optim.AdamW(ps, lr=0.01, **settings), start, grads)
+    theirs = run_torch(torch, lambda ps: torch.optim.AdamW(ps, lr=0.01, **settings), start, grads)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_adamw_decay_is_decoupled(rng):
+    """With a zero gradient Adam's L2 penalty moves p by about lr (m/√v = 1), AdamW's
+    decoupled decay by lr·weight_decay·p: a 100-fold smaller step here."""
+    start = [nn.Parameter(np.array([2.0]))]
+    zero = [[np.zeros(1)]]
+    adam = run(lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.5), start, zero)[0]
+    adamw = run(lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.5), start, zero)[0]
+    assert adam[0] == pytest.approx(2.0 - 0.01, rel=1e-6)
+    assert adamw[0] == pytest.approx(2.0 * (1 - 0.01 * 0.5), rel=1e-12)
+
+
+def test_zero_grad_set_to_none_false_keeps_zero_arrays():
+    p = nn.Parameter(np.ones(3))
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = np.full(3, 2.0)
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad, np.zeros(3))
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_lr_scheduler_module_holds_every_schedule():
+    import minifaceattr.optim.lr_scheduler as lr_scheduler
+    assert lr_scheduler is optim.lr_scheduler and lr_scheduler.MultiStepLR is optim.MultiStepLR
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    sched = lr_scheduler.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))
+    sched.step()
+    assert sched.get_last_lr() == [0.5] and "lr_lambda" not in sched.state_dict()
+
+
+@pytest.mark.torch
 def test_schedules_match_pytorch():
     torch = pytest.importorskip("torch")
     for ours_cls, theirs_cls, kwargs in [(optim.StepLR, torch.optim.lr_scheduler.StepLR, dict(step_size=3, gamma=0.3)),
                                          (optim.MultiStepLR, torch.optim.lr_scheduler.MultiStepLR,
-                                          dict(milestones=[2, 5], gamma=0.1))]:
+                                          dict(milestones=[2, 5], gamma=0.1)),
+                                         (optim.lr_scheduler.CosineAnnealingLR,
+                                          torch.optim.lr_scheduler.CosineAnnealingLR,
+                                          dict(T_max=6, eta_min=0.001)),
+                                         (optim.lr_scheduler.ExponentialLR,
+                                          torch.optim.lr_scheduler.ExponentialLR, dict(gamma=0.7))]:
         opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.05)
         topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05)
         ours, theirs = ours_cls(opt, **kwargs), theirs_cls(topt, **kwargs)

@@ -24,7 +24,7 @@ def images(rng, n=2, size=32):
 
 
 def count(model):
-    return sum(p.size for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())
 
 
 def test_parameter_counts(resnet18):

@@ -74,12 +74,18 @@ class DataLoader:
     indexing to ``(image, target)``).
 
     ``transform(image, rng)`` (or ``transform(image)``) is applied to each image.
-    ``workers``: background workers (0 = load in the caller's thread); ``worker_type``:
+    ``workers`` (or PyTorch's ``num_workers``): background workers (0 = load in the caller's
+    thread); ``worker_type``:
     "thread" or "process" (forked, on Linux; threads elsewhere). Workers must not use the GPU;
     ``prefetch``: batches each worker keeps ready ahead of the caller."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False,
-                 workers=0, transform=None, prefetch=2, worker_type="thread"):
+                 workers=0, transform=None, prefetch=2, worker_type="thread", *, num_workers=None):
+        if num_workers is not None:  # PyTorch's name
+            if workers not in (0, num_workers):
+                raise ValueError(f"DataLoader: workers={workers} and num_workers={num_workers} "
+                                 "disagree; give one of them")
+            workers = num_workers
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if drop_last and 0 < len(dataset) < batch_size:

@@ -4,6 +4,8 @@ The NumPy line and the kernel call (``kernels/norm.cu``) stand side by side in e
 Both see the input as an (N, C, L) array: the statistics of channel c are over its
 m = N·L elements (L = H·W for images, 1 for (N, C) inputs).
 """
+import math
+
 import numpy as np
 
 from ..autograd import Function, Tensor
@@ -147,7 +149,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     """
     if x.ndim < 2:
         raise ValueError(f"batch_norm expects an input of shape (N, C, ...), got {x.shape}")
-    channels, count = x.shape[1], x.size // max(x.shape[1], 1)
+    channels, count = x.shape[1], math.prod(x.shape) // max(x.shape[1], 1)
     running_mean, running_var = raw_buffer(running_mean), raw_buffer(running_var)
     if training and not isinstance(momentum, (int, float)):
         raise TypeError(f"batch_norm: momentum must be a number, got {momentum!r} (for "

@@ -296,3 +296,19 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
 def global_avg_pool2d(x):
     """The mean of each (n, c) plane: (N, C, H, W) -> (N, C)."""
     return GlobalAvgPool2d()(x)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """torch.nn.functional.adaptive_avg_pool2d for output sizes that divide the input's
+    (1 is the global average): the mean of (H/oh) × (W/ow) tiles, (N, C, H, W) -> (N, C, oh, ow).
+    """
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = oh or h, ow or w  # None keeps that axis, as in PyTorch
+    if (oh, ow) == (1, 1):
+        return global_avg_pool2d(x).reshape(x.shape[0], x.shape[1], 1, 1)
+    if h % oh or w % ow:
+        raise ValueError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input's "
+                         f"{(h, w)} here (PyTorch's overlapping tiles for other sizes are not "
+                         "implemented); use avg_pool2d with your own kernel and stride")
+    return avg_pool2d(x, (h // oh, w // ow))

@@ -3,6 +3,8 @@
 Axes follow NumPy (``axis``, ``keepdims``); PyTorch's ``dim`` and ``keepdim`` are aliases.
 The backward of a reduction spreads ``gy`` back over the reduced axes.
 """
+import math
+
 from ..autograd import Function
 from ..backend import get_array_module
 
@@ -70,7 +72,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Mean of x over ``axis``: the sum divided by the number of summed elements."""
     axis, keepdims = _axis(axis, dim, keepdims, keepdim)
     s = sum(x, axis, keepdims)
-    count = x.size // s.size if s.size else 0
+    count = math.prod(x.shape) // math.prod(s.shape) if math.prod(s.shape) else 0
     return s / count if count else s * float("nan")
 
 

@@ -205,3 +205,17 @@ def cast(x, dtype):
 
 def to_device(x, device):
     return ToDevice(device)(x)
+
+
+def unsqueeze(x, dim):
+    """A new axis of length 1 at ``dim`` (negative counts from the end of the result)."""
+    dim = dim + x.ndim + 1 if dim < 0 else dim
+    return reshape(x, *x.shape[:dim], 1, *x.shape[dim:])
+
+
+def squeeze(x, dim=None):
+    """Drop axes of length 1: all of them, or only ``dim`` (left alone if its length is not 1)."""
+    if dim is None:
+        return reshape(x, *[n for n in x.shape if n != 1])
+    dim = dim + x.ndim if dim < 0 else dim
+    return x if x.shape[dim] != 1 else reshape(x, *x.shape[:dim], *x.shape[dim + 1:])

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -49,11 +50,16 @@ def cache_dir():
 
 @functools.lru_cache(maxsize=None)
 def compiler():
-    """The C++ compiler (``$CXX``, else g++) and its version, which goes into the cache key."""
-    cxx = os.environ.get("CXX", "g++")
-    if shutil.which(cxx) is None:
-        raise RuntimeError(f"the kernel emulator needs a C++ compiler, and {cxx!r} was not found "
-                           "(install g++, or set CXX)")
+    """The C++ compiler (``$CXX``, else g++, else clang++) and its version, which goes into the
+    cache key. The emulator needs no OpenMP, so Apple's clang++ (``xcode-select --install``)
+    does on macOS."""
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++"]
+    cxx = next((c for c in candidates if shutil.which(c)), None)
+    if cxx is None:
+        hint = {"darwin": "xcode-select --install", "win32": "MinGW-w64's g++ on PATH"}.get(
+            sys.platform, "apt install g++, or your system's equivalent")
+        raise RuntimeError(f"the kernel emulator needs a C++ compiler and found none of "
+                           f"{candidates} ({hint}; or set CXX to your compiler's path)")
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     return cxx, version
 

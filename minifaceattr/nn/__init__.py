@@ -4,13 +4,21 @@
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     model.state_dict()          # {"0.weight": ..., "0.bias": ..., "2.weight": ..., ...}
 """
+import sys
+
+from .. import functional
 from . import init
-from .containers import ModuleList, Sequential
-from .layers import Conv2d, Dropout, Flatten, Identity, Linear, ReLU
+from .containers import ModuleDict, ModuleList, ParameterList, Sequential
+from .layers import Conv2d, Dropout, Flatten, Identity, Linear, ReLU, Sigmoid, Tanh
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, SmoothL1Loss
 from .module import IncompatibleKeys, Module, Parameter
 from .norm import BatchNorm1d, BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, MaxPool2d
 
-__all__ = ["Module", "Parameter", "IncompatibleKeys", "Sequential", "ModuleList", "Linear",
-           "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Dropout", "Identity", "Flatten",
-           "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "init"]
+sys.modules[__name__ + ".functional"] = functional  # import minifaceattr.nn.functional as F
+
+__all__ = ["Module", "Parameter", "IncompatibleKeys", "Sequential", "ModuleList", "ModuleDict",
+           "ParameterList", "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Sigmoid",
+           "Tanh", "Dropout", "Identity", "Flatten", "MaxPool2d", "AvgPool2d",
+           "AdaptiveAvgPool2d", "GlobalAvgPool2d", "BCEWithLogitsLoss", "CrossEntropyLoss",
+           "MSELoss", "L1Loss", "SmoothL1Loss", "init", "functional"]

@@ -5,7 +5,7 @@ Their children are named "0", "1", ..., which is where state-dict keys such as
 """
 from collections import OrderedDict
 
-from .module import Module
+from .module import Module, Parameter
 
 
 class Sequential(Module):
@@ -69,3 +69,60 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self.children())
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters the parent sees, named ``<key>.<parameter>``."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for key, module in dict(modules or {}).items():
+            self[key] = module
+
+    def __setitem__(self, key, module):
+        self.add_module(str(key), module)
+
+    def __getitem__(self, key):
+        return dict(self.named_children())[key]
+
+    def __contains__(self, key):
+        return key in dict(self.named_children())
+
+    def __len__(self):
+        return len(list(self.children()))
+
+    def __iter__(self):
+        return iter(dict(self.named_children()))
+
+    def keys(self):
+        return dict(self.named_children()).keys()
+
+    def values(self):
+        return dict(self.named_children()).values()
+
+    def items(self):
+        return dict(self.named_children()).items()
+
+
+class ParameterList(Module):
+    """A list of parameters that the owning module sees, named ``0``, ``1``, ..."""
+
+    def __init__(self, parameters=()):
+        super().__init__()
+        for p in parameters:
+            self.append(p)
+
+    def append(self, parameter):
+        if not isinstance(parameter, Parameter):
+            raise TypeError(f"ParameterList holds Parameters, got {type(parameter).__name__}")
+        object.__setattr__(self, str(len(self)), parameter)
+        return self
+
+    def __getitem__(self, index):
+        return list(self.parameters())[index]
+
+    def __len__(self):
+        return sum(1 for _ in self.parameters())
+
+    def __iter__(self):
+        return iter(list(self.parameters()))

@@ -1,5 +1,6 @@
 """Layers with weights (``Linear``, ``Conv2d``) and the small stateless ones (``ReLU``,
-``Dropout``, ``Identity``, ``Flatten``). Each forward is one call into ``functional``.
+``Sigmoid``, ``Tanh``, ``Dropout``, ``Identity``, ``Flatten``). Each forward is one call into
+``functional``.
 
 Weights start as float32 (``model.double()`` for gradient checks) and are initialised as
 PyTorch does by default: U(-1/√fan_in, 1/√fan_in) for both weight and bias.
@@ -58,7 +59,8 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        self.dilation = _pair(dilation)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.weight = _empty(out_channels, in_channels, *self.kernel_size)
         self.bias = _empty(out_channels) if bias else None
         _default_init(self.weight, self.bias)
@@ -76,6 +78,23 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
 
+def _conv_padding(padding, kernel_size, stride, dilation):
+    """PyTorch's ``padding="valid"`` (none) and ``"same"`` (output size = input size, for
+    stride 1 and an odd dilated kernel) as numbers; ints and pairs pass through."""
+    if not isinstance(padding, str):
+        return _pair(padding)
+    if padding == "valid":
+        return (0, 0)
+    spans = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
+    if padding != "same":
+        raise ValueError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+    if stride != (1, 1) or any(span % 2 for span in spans):
+        raise ValueError(f"Conv2d: padding='same' needs stride 1 and an odd kernel here (got "
+                         f"stride={stride}, kernel_size={kernel_size}, dilation={dilation}); "
+                         "even kernels would need uneven padding: pass padding as numbers")
+    return tuple(span // 2 for span in spans)
+
+
 class ReLU(Module):
     """max(x, 0). ``inplace`` is accepted for PyTorch compatibility; it changes nothing here."""
 
@@ -88,6 +107,20 @@ class ReLU(Module):
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(−x))."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x)."""
+
+    def forward(self, x):
+        return F.tanh(x)
 
 
 class Dropout(Module):

@@ -140,10 +140,10 @@ class Module:
         """Evaluation mode: batch norm uses its running averages, dropout is the identity."""
         return self.train(False)
 
-    def zero_grad(self):
-        """Forget every parameter's gradient (set it to None, as PyTorch does by default)."""
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient: set it to None (PyTorch's default), or to zeros."""
         for p in self.parameters():
-            p.grad = None
+            p.grad = None if set_to_none or p.grad is None else p.grad * 0
 
     # --- moving and converting --------------------------------------------------------
     def to(self, target):
@@ -170,6 +170,12 @@ class Module:
                 if module.__dict__[name] is not None:
                     object.__setattr__(module, name, convert(module.__dict__[name]))
         return self
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     def float(self):
         return self.to(np.float32)

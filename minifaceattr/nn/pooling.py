@@ -37,19 +37,16 @@ class AvgPool2d(_Pool2d):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Average pooling to a fixed output size. Only (1, 1) is supported, the global average
-    that ResNet uses before its classifier: (N, C, H, W) -> (N, C, 1, 1)."""
+    """Average pooling to a fixed output size that divides the input's (1 = the global
+    average ResNet uses before its classifier): see ``F.adaptive_avg_pool2d``."""
 
     def __init__(self, output_size=(1, 1)):
         super().__init__()
-        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-        if size != (1, 1):
-            raise NotImplementedError(f"AdaptiveAvgPool2d supports output_size=1 only, got {output_size}")
-        self.output_size = size
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) \
+            else tuple(output_size)
 
     def forward(self, x):
-        n, c = x.shape[:2]
-        return F.global_avg_pool2d(x).reshape(n, c, 1, 1)
+        return F.adaptive_avg_pool2d(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

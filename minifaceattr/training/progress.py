@@ -10,11 +10,12 @@ class Progress:
 
     ``bar=True``: a tqdm bar on stderr, when that is a terminal or a notebook; otherwise (log
     files and pipes, where a bar's carriage returns are noise) and with ``bar=False``, a plain
-    line every ``every`` steps."""
+    line every ``every`` steps, with the time this epoch still needs (ETA) at its pace so far."""
 
     def __init__(self, epoch, epochs, total, start, sums, bar=True, every=20):
         self.title = f"epoch {epoch}/{epochs}"
         self.total, self.every, self.sums = total, max(1, every), sums
+        self.start = start
         self.started, self.seconds_before = time.perf_counter(), sums.seconds
         self.bar = None
         if bar and can_draw_bar():
@@ -34,11 +35,26 @@ class Progress:
             self.bar.update(1)
         elif step % self.every == 0 or step == self.total:
             print(f"{self.title} step {step}/{self.total}: loss {loss:.4f}, "
-                  f"{speed:.0f} images/s", flush=True)
+                  f"{speed:.0f} images/s{self.eta(step)}", flush=True)
+
+    def eta(self, step):
+        """``, ETA 1:05`` for the rest of the epoch at this run's pace, or "" when done."""
+        done = step - self.start
+        if step >= self.total or done < 1:
+            return ""
+        left = (time.perf_counter() - self.started) / done * (self.total - step)
+        return f", ETA {clock(left)} for this epoch"
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def clock(seconds):
+    """1:05 or 1:02:05."""
+    minutes, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def can_draw_bar():
@@ -55,4 +71,8 @@ def epoch_summary(record, epochs):
     evaluated = [f"{key} {value:.4f}" for key, value in record.items() if key not in known]
     if evaluated:
         line += f" | eval ({record['eval_seconds']:.1f} s): " + ", ".join(evaluated)
+    left = epochs - record["epoch"]
+    if left > 0:  # at this epoch's pace, evaluation included
+        per_epoch = record["seconds"] + record.get("eval_seconds", 0.0)
+        line += f" | about {clock(left * per_epoch)} left"
     return line
