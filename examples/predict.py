@@ -23,6 +23,7 @@ from minifaceattr.data import SynthFaces, load_rgb, transforms  # noqa: E402
 from minifaceattr.data.attributes import ATTRIBUTES  # noqa: E402
 from minifaceattr.models.mggnet import MGGNet  # noqa: E402
 from minifaceattr.serialization.checkpoint import model_state_of, read_checkpoint  # noqa: E402
+from minifaceattr.training.cli import run_command  # noqa: E402
 
 
 def load_model(path):
@@ -83,7 +84,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as error:     # a user's mistake: one sentence
-        sys.exit(f"error: {error}")
+    run_command(main)

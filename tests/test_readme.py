@@ -77,7 +77,12 @@ def test_shell_block_runs(code):
             extras = re.findall(r"\[(\w+)\]", " ".join(argv))
             assert set(extras) <= extras_in_setup(), f"{part}: an extra not in setup.py"
             continue
-        assert argv[0] == "python", f"{part}: only python and pip commands are checked"
+        if argv[0].endswith(".sh"):  # needs a GPU to run: here it must exist and parse
+            script = ROOT / argv[0]
+            assert script.is_file() and os.access(script, os.X_OK), f"{part}: no such script"
+            subprocess.run(["bash", "-n", str(script)], check=True)
+            continue
+        assert argv[0] == "python", f"{part}: only python, pip and .sh commands are checked"
         if argv[1:3] == ["-m", "pytest"]:
             continue
         script = argv[1]

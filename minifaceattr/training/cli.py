@@ -58,13 +58,13 @@ def require_device(device):
 
 def run_command(main, argv=None):
     """Run ``main(argv)``. A user error (``USER_ERRORS``) prints ``error: <its sentence>`` on
-    stderr and exits with status 2; ``MINIFACEATTR_TRACEBACK=1`` shows the traceback instead."""
+    stderr (one line) and exits with status 2; ``MINIFACEATTR_TRACEBACK=1`` shows the traceback
+    instead (the README says so)."""
     try:
         return main(argv)
     except USER_ERRORS as e:
         if os.environ.get("MINIFACEATTR_TRACEBACK"):
             raise
         name = "" if isinstance(e, (UsageError, ValueError)) else f"{type(e).__name__}: "
-        print(f"error: {name}{e}", file=sys.stderr)
-        print("(set MINIFACEATTR_TRACEBACK=1 to see where it came from)", file=sys.stderr)
+        print(f"error: {name}{e}", file=sys.stderr)  # one line; the traceback is for us
         sys.exit(2)
