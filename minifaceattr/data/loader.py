@@ -34,7 +34,7 @@ import numpy as np
 
 from ..backend import cuda_used
 
-_FORKED = {}          # loaders whose worker processes are running; a fork inherits this dict
+_FORKED: dict = {}    # loaders whose worker processes are running; a fork inherits this dict
 
 
 def _load_batch_in_process(key, indices, epoch):

@@ -14,6 +14,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class SyntheticDataset:
     cores up to 8, on Linux)."""
 
     kind = 0
-    modules = ()
+    modules: tuple[ModuleType, ...] = ()
 
     def __init__(self, n, image_size, seed, split, cache, supersample, workers, verbose):
         if n < 0:

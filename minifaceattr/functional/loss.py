@@ -30,7 +30,7 @@ class ElementwiseLoss(Function):
     name of its fused kernel in loss.cu, with ``kernel_scalars`` placed between the inputs
     and the outputs.
     """
-    kernel = None
+    kernel: str  # set by each subclass
 
     def __init__(self, reduction):
         self.reduction = reduction

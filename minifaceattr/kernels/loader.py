@@ -35,7 +35,7 @@ THREADS_PER_BLOCK = 256
 # power of two) is at most 2^30, so idx + stride < 2^31. At 2^31 elements it would wrap.
 INDEX_LIMIT = 2**30
 REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-LAUNCHES = collections.Counter()  # kernel name -> launches through CuPy since the start
+LAUNCHES: collections.Counter[str] = collections.Counter()  # kernel name -> launches through CuPy since the start
 INCLUDE = re.compile(r'^[ \t]*#include\s+"(\w+\.cuh)"[ \t]*$', re.M)
 
 

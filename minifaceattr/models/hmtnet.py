@@ -46,10 +46,10 @@ from .. import nn
 from ..functional.conv import output_size
 from ..functional.pooling import pool_output_size
 
-TASKS = ("gender", "race", "score")
 AGGREGATORS = ("avg", "concat")
 
-HMTOutput = namedtuple("HMTOutput", TASKS)
+HMTOutput = namedtuple("HMTOutput", ["gender", "race", "score"])
+TASKS = HMTOutput._fields  # ("gender", "race", "score")
 HMTOutput.__doc__ = ("gender logits (N, 2), race logits (N, 2), score (N,); None for a task "
                      "that a single-task network does not have.")
 

@@ -15,7 +15,7 @@ from .module import Module, Parameter
 class _BatchNorm(Module):
     """y = (x - mean) / √(var + eps) · weight + bias, per channel (axis 1)."""
 
-    expected_ndims = ()
+    expected_ndims: tuple[int, ...] = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
