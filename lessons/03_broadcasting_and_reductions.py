@@ -250,7 +250,9 @@ def exercise_3(backward):
                                   ((2, 5), 0, False), ((2, 4), -1, False)]:
         x = mfa.tensor(rng.standard_normal(shape), requires_grad=True)
         setting = f"with x of shape {shape}, axis={axis}, keepdims={keepdims}"
-        course.gradcheck_answer(lambda t: Candidate(axis, keepdims)(t), [x], setting)
+        def fn(t, axis=axis, keepdims=keepdims):  # the defaults bind this iteration's values
+            return Candidate(axis, keepdims)(t)
+        course.gradcheck_answer(fn, [x], setting)
     return "Every axis, with and without keepdims, square or not."
 
 

@@ -332,7 +332,7 @@ def exercise_1(answer):
     guess = course.number(answer)
     right = running_mean_after(1.0, 3.0, 4)
     if course.is_close(guess, right):
-        return f"r_k = 3 + (1 - 3)·0.9^k: the distance to the batch mean shrinks by 0.9 a step."
+        return "r_k = 3 + (1 - 3)·0.9^k: the distance to the batch mean shrinks by 0.9 a step."
     if course.is_close(guess, right, rtol=1e-2):
         raise course.NotYet("close: give 5 significant digits, or an expression.")
     if course.is_close(guess, running_mean_after(0.0, 3.0, 4)):

@@ -146,7 +146,7 @@ def section_2_weighted_bce():
         return bce_terms(np.full_like(labels, z), labels, **weights)[1].sum()
 
     prior = np.log(labels.mean() / (1 - labels.mean()))          # σ(prior) = positive rate
-    print(f"\nThe best constant prediction makes the summed gradient zero:")
+    print("\nThe best constant prediction makes the summed gradient zero:")
     print(f"  plain BCE:    at z = logit(rate) = {prior:.3f}:  dL/dz = {mean_gradient(prior):.2e}")
     print(f"  weighted BCE: at z = 0:                  dL/dz = {mean_gradient(0.0, pos_weight=pw):.2e}")
     course.confirm(abs(mean_gradient(prior)) < 1e-8 and abs(mean_gradient(0.0, pos_weight=pw)) < 1e-8,
@@ -309,7 +309,7 @@ def section_5_gradient_checks(size):
     gpu = mfa.has_gpu()
     d = (np.random.default_rng(4).standard_normal(size) * 2).astype(np.float32)
     worst = 0.0
-    for name, fn in regression_losses().items():
+    for fn in regression_losses().values():
         reference, kernel = values_and_slopes(fn, d), values_and_slopes_on_kernels(fn, d)
         worst = max(worst, *(np.abs(a - b).max() for a, b in zip(reference, kernel)))
     print(f"{size:,} float32 errors d, the four regression losses: per-element losses and "

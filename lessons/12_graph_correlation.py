@@ -131,7 +131,7 @@ def section_2_directed(f, w_g, w_e):
     course.confirm(not np.allclose(e, e.T), "the affinity is not symmetric")
     symmetric = np.array([[0.0, 2.0, 0.0], [2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     e3 = softmax_over_others(symmetric)
-    print(f"Even a symmetric score matrix s (s_01 = s_10 = 2, s_12 = s_21 = 1, s_02 = s_20 = 0)")
+    print("Even a symmetric score matrix s (s_01 = s_10 = 2, s_12 = s_21 = 1, s_02 = s_20 = 0)")
     course.show("gives an asymmetric e", e3, precision=3)
     course.confirm(not np.isclose(e3[0, 1], e3[1, 0]),
                    "each row is normalised over its own neighbours, so e_01 != e_10 even then")
@@ -179,7 +179,7 @@ def launch_by_hand(f, w_g, w_e, reference):
     """Launch graph_attention_forward ourselves, through the emulator, as the library does."""
     n = len(f)
     threads = threads_for(D)
-    print(f"\nThe launch, spelled out (through the emulator): one block per (face, receiver) row,")
+    print("\nThe launch, spelled out (through the emulator): one block per (face, receiver) row,")
     print(f"{n} x {K} = {n * K} blocks; {threads} threads per block (a power of two, >= D = {D}, "
           "at most 128)")
     print(f"stride over the D numbers; K = {K} values (the row's scores, then its affinities) sit")

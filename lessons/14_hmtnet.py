@@ -277,7 +277,7 @@ def section_5_training(train, test, size):
     print(" step   total   gender    race   score")
     step = 0
     model.train()
-    for epoch in range(size["epochs"]):
+    for _ in range(size["epochs"]):
         for images, targets in loader:
             opt.zero_grad()
             out = model(mfa.tensor(images))

@@ -4,7 +4,7 @@
     x = mfa.tensor([[1.0, 2.0]], requires_grad=True)
     (x * x).sum().backward(); x.grad   # array([[2., 4.]], dtype=float32)
 """
-from . import functional, threads
+from . import functional
 from . import models, nn, optim, serialization, threads
 from .autograd import Function, Tensor, is_grad_enabled, no_grad, set_grad_enabled, tensor
 from .creation import arange, cat, from_numpy, full, ones, rand, randn, stack, zeros

@@ -393,8 +393,8 @@ def build_module():
     module = types.ModuleType("cupy", __doc__)
     module.__version__ = "14.0.0+standin"
     for name in CREATION:
-        setattr(module, name, functools.wraps(getattr(np, name))(
-            lambda *a, _f=getattr(np, name), **k: wrap(_f(*a, **k))))
+        f = getattr(np, name)
+        setattr(module, name, functools.wraps(f)(lambda *a, _f=f, **k: wrap(_f(*a, **k))))
     for name in ARRAY_FUNCTIONS:
         setattr(module, name, device_function(getattr(np, name)))
     for name in DTYPES:

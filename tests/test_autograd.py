@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import minifaceattr as mfa
-import minifaceattr.functional as F
 from minifaceattr.autograd import Function, topological_order
 
 

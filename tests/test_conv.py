@@ -27,7 +27,8 @@ CASES = {
 
 
 def make_inputs(backend, rng, x_shape, w_shape, with_bias, dtype=np.float64):
-    draw = lambda *shape: rng.standard_normal(shape).astype(dtype)
+    def draw(*shape):
+        return rng.standard_normal(shape).astype(dtype)
     x = backend.tensor(draw(*x_shape), requires_grad=True)
     w = backend.tensor(draw(*w_shape), requires_grad=True)
     b = backend.tensor(draw(w_shape[0]), requires_grad=True) if with_bias else None
@@ -70,7 +71,8 @@ def test_conv2d_only_needed_gradients(backend, rng):
 # --- values computed by hand -------------------------------------------------------------
 
 def conv_values(backend, x, w, b=None, **kw):
-    t = lambda a: backend.tensor(np.asarray(a, dtype=np.float64))
+    def t(a):
+        return backend.tensor(np.asarray(a, dtype=np.float64))
     return backend.numpy(F.conv2d(t(x), t(w), None if b is None else t(b), **kw).data)
 
 

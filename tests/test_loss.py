@@ -165,7 +165,8 @@ def test_regression_values(backend, rng):
     pred, target = rng.standard_normal(7), rng.standard_normal(7)
     d = pred - target
     p, t = backend.tensor(pred), backend.asarray(target)
-    value = lambda loss: float(backend.numpy(loss.data))
+    def value(loss):
+        return float(backend.numpy(loss.data))
     assert value(F.mse_loss(p, t)) == pytest.approx(np.mean(d * d), rel=1e-12)
     assert value(F.l1_loss(p, t, reduction="sum")) == pytest.approx(np.abs(d).sum(), rel=1e-12)
     beta = 0.8

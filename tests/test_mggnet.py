@@ -27,7 +27,7 @@ def test_variant_shapes_and_backward_at_small_size(variant):
     assert len(out.gal_logits) == n_blocks
     assert len(out.gcl_logits) == (2 if variant == "full" else 0)
     groups = 40 if variant == "independent" else 8
-    for block, mask in out.masks.items():
+    for mask in out.masks.values():
         assert mask.shape[:2] == (2, groups)
         assert float(mask.data.min()) >= 0 and float(mask.data.max()) <= 1
     assert len(out.heads()) == {"full": 6, "no_gcl": 4, "independent": 4, "baseline": 1}[variant]

@@ -127,7 +127,7 @@ def test_tiny_resnet_overfits_one_batch(rng):
     x = images(rng, n=8, size=32)
     y = mfa.tensor((rng.random((8, 40)) < 0.5).astype(np.float32))
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for step in range(300):
+    for step in range(300):  # noqa: B007  (step is read after the loop, in the message)
         opt.zero_grad()
         loss = F.binary_cross_entropy_with_logits(model(x), y)
         if loss.item() < 0.05:

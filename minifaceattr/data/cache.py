@@ -55,5 +55,5 @@ def cached_arrays(name, build, is_valid=lambda arrays: True):
     try:
         save_npz_atomic(path, **arrays)
     except OSError as error:
-        warnings.warn(f"could not write the cache file {path}: {error}")
+        warnings.warn(f"could not write the cache file {path}: {error}", stacklevel=2)
     return arrays

@@ -192,7 +192,8 @@ class Function:
                     for v in values]
         params = (ctypes.c_void_p * max(len(args), 1))(*pointers)
         error = ctypes.create_string_buffer(1024)
-        dims = lambda d: (ctypes.c_uint * 3)(*d)
+        def dims(d):
+            return (ctypes.c_uint * 3)(*d)
         with LAUNCH_LOCK:
             failed = self.launch(dims(grid), dims(block), ctypes.c_size_t(shared_mem), mode,
                                  ctypes.c_uint(seed), params, error, ctypes.c_size_t(len(error)))

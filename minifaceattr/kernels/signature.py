@@ -52,7 +52,8 @@ class Kernel:
 
 def strip_comments(code):
     """The source with comments blanked out; newlines are kept, so line numbers stay."""
-    blank = lambda m: re.sub(r"[^\n]", " ", m.group(0))
+    def blank(m):
+        return re.sub(r"[^\n]", " ", m.group(0))
     return re.sub(r"//[^\n]*|/\*.*?\*/", blank, code, flags=re.S)
 
 
