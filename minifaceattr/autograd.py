@@ -11,12 +11,17 @@ Function may run its backward only once the gradient of its output is complete, 
 after every use of that output has sent its share back. A reverse topological order
 guarantees exactly that, so we sort the graph once and visit each node once.
 """
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
 import numpy as np
 
-from .backend import check_device, device_of, get_array_module, to_device, to_numpy
+from .backend import Array, check_device, device_of, get_array_module, to_device, to_numpy
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
 
-def sum_to(g, shape):
+def sum_to(g: Array, shape: Sequence[int]) -> Array:
     """Sum gradient ``g`` down to ``shape``: undo NumPy broadcasting in the backward pass.
 
     If x of shape (3, 1) was broadcast to (2, 3, 4), each x element fed several outputs,
@@ -38,43 +43,48 @@ class Tensor:
     __array_ufunc__ = None
     __array_priority__ = 100
 
-    def __init__(self, data, requires_grad=False):
+    def __init__(self, data: Any, requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
             data = data.data
         if isinstance(data, np.generic):
             data = np.asarray(data)  # a NumPy scalar becomes a 0-d array
-        self.data = data
-        self.grad = None
+        self.data: Array = data
+        self.grad: Array | None = None
         self.requires_grad = bool(requires_grad)
-        self.creator = None
+        self.creator: Function | None = None
         self.retains_grad = False
         if self.requires_grad and not self.is_floating_point():
             raise TypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
 
     # --- what it is -------------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    device = property(lambda self: device_of(self.data))
-    is_leaf = property(lambda self: self.creator is None)
+    @property
+    def shape(self) -> tuple[int, ...]: return self.data.shape
+    @property
+    def ndim(self) -> int: return self.data.ndim
+    @property
+    def dtype(self) -> np.dtype: return self.data.dtype
+    @property
+    def device(self) -> str: return device_of(self.data)  # "cpu" or "cuda"
+    @property
+    def is_leaf(self) -> bool: return self.creator is None
 
-    def is_floating_point(self):
+    def is_floating_point(self) -> bool:
         return self.data.dtype.kind == "f"
 
-    def size(self, dim=None):
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         """The shape as a tuple, or the length of axis ``dim`` (PyTorch's meaning; NumPy's
         ``.size``, the element count, is ``numel()`` here)."""
         return self.shape if dim is None else self.shape[dim]
 
-    def numel(self):
+    def numel(self) -> int:
         """The number of elements."""
         return int(self.data.size)
 
-    def dim(self):
+    def dim(self) -> int:
         """The number of axes (``ndim``)."""
         return self.data.ndim
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if self.numel() != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous: "
                                "use (a == b).all() or .any()")
@@ -82,65 +92,67 @@ class Tensor:
 
     __hash__ = object.__hash__  # by identity, so tensors stay usable as dict keys and in sets
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.data)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = str(to_numpy(self.data)).replace("\n", "\n       ")
         extra = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='cuda'" if self.device == "cuda" else ""
         return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
 
     # --- moving and converting -----------------------------------------------------------
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The values as a NumPy array (copied from the GPU when needed)."""
         return to_numpy(self.data)
 
-    def item(self):
+    def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(f"item() needs a tensor with one element, this one has shape "
+                             f"{self.shape}")
         return self.numpy().reshape(()).item()
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """The same values, cut from the graph (no gradient flows through it)."""
         return Tensor(self.data)
 
-    def to(self, target):
+    def to(self, target: str | type | np.dtype) -> Tensor:
         """``t.to("cuda")``, ``t.to("cpu")`` or ``t.to(np.float64)``: a differentiable copy."""
         if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
             return F.to_device(self, check_device(target))
         return F.cast(self, np.dtype(target))
 
-    def float(self):
+    def float(self) -> Tensor:
         """float32: the tensor itself when it is already float32, as in PyTorch."""
         return self if self.dtype == np.float32 else self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Tensor:
         """float64: the tensor itself when it is already float64, as in PyTorch."""
         return self if self.dtype == np.float64 else self.to(np.float64)
 
-    def long(self):
+    def long(self) -> Tensor:
         """int64 (e.g. class labels for cross_entropy); not differentiable."""
         return Tensor(self.data.astype(np.int64, copy=False))
 
-    def bool(self):
+    def bool(self) -> Tensor:
         return Tensor(self.data.astype(bool, copy=False))
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def cpu(self):
+    def cpu(self) -> Tensor:
         return self if self.device == "cpu" else self.to("cpu")
 
-    def cuda(self):
+    def cuda(self) -> Tensor:
         return self if self.device == "cuda" else self.to("cuda")
 
-    def clone(self):
+    def clone(self) -> Tensor:
         """A copy that stays in the graph (gradients flow back to ``self``)."""
         return F.cast(self, self.dtype)
 
-    def requires_grad_(self, requires_grad=True):
+    # Below the methods float() and bool(), the types need their full names: builtins.float.
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf tensor; returns the tensor."""
         if not self.is_leaf and not requires_grad:
             raise RuntimeError("requires_grad_(False) on a non-leaf tensor: use .detach()")
@@ -149,13 +161,14 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward (for inspection)."""
         self.retains_grad = True
         return self
 
     # --- the backward pass -------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
+    def backward(self, grad: Operand | None = None, retain_graph: builtins.bool = False,
+                 create_graph: builtins.bool = False) -> None:
         """Accumulate d(self)/d(leaf) · grad into ``leaf.grad`` for every leaf that requires it.
 
         ``grad`` defaults to 1 for a one-element tensor (the usual loss). The graph's saved
@@ -175,20 +188,20 @@ class Tensor:
                 raise RuntimeError(f"grad can be implicitly created only for a one-element output; "
                                    f"this one has shape {self.shape}: pass backward(grad)")
             grad = xp.ones_like(self.data)
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(f"backward(grad): grad has shape {grad.shape}, tensor has {self.shape}")
+        g = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+        if g.shape != self.shape:
+            raise ValueError(f"backward(grad): grad has shape {g.shape}, tensor has {self.shape}")
 
-        grads = {self: grad}          # gradient of each tensor, complete once all users sent theirs
+        grads = {self: g}             # gradient of each tensor, complete once all users sent theirs
         for t in topological_order(self):  # outputs first, leaves last
             g = grads.pop(t, None)    # popped: intermediate gradients are freed as we go
             if g is None:             # every path to t was non-differentiable
                 continue
             if t.is_leaf or t.retains_grad:
                 t.grad = g if t.grad is None else t.grad + g
-            if t.is_leaf:
-                continue
             fn = t.creator
+            if fn is None:            # a leaf: nothing further back
+                continue
             for x, gx in zip(fn.inputs, fn.run_backward(g, retain_graph)):
                 if gx is None or not x.requires_grad:
                     continue
@@ -196,65 +209,73 @@ class Tensor:
                 grads[x] = grads[x] + gx if x in grads else gx
 
     # --- operators (defined in minifaceattr.functional) ---------------------------------
-    def __add__(self, o): return F.add(self, o)
-    def __radd__(self, o): return F.add(o, self)
-    def __sub__(self, o): return F.sub(self, o)
-    def __rsub__(self, o): return F.sub(o, self)
-    def __mul__(self, o): return F.mul(self, o)
-    def __rmul__(self, o): return F.mul(o, self)
-    def __truediv__(self, o): return F.div(self, o)
-    def __rtruediv__(self, o): return F.div(o, self)
-    def __neg__(self): return F.neg(self)
-    def __pow__(self, c): return F.pow(self, c)
-    def __rpow__(self, base): return F.exp(self * float(np.log(base)))
-    def __matmul__(self, o): return F.matmul(self, o)
-    def __rmatmul__(self, o): return F.matmul(o, self)
-    def __getitem__(self, index): return F.getitem(self, index)
-    def __lt__(self, o): return Tensor(self.data < _raw(o))
-    def __le__(self, o): return Tensor(self.data <= _raw(o))
-    def __gt__(self, o): return Tensor(self.data > _raw(o))
-    def __ge__(self, o): return Tensor(self.data >= _raw(o))
-    def __eq__(self, o): return False if o is None else Tensor(self.data == _raw(o))
-    def __ne__(self, o): return True if o is None else Tensor(self.data != _raw(o))
+    # ``o`` is another Tensor, a Python number or a raw array (Operand, below the class).
+    def __add__(self, o: Operand) -> Tensor: return F.add(self, o)
+    def __radd__(self, o: Operand) -> Tensor: return F.add(o, self)
+    def __sub__(self, o: Operand) -> Tensor: return F.sub(self, o)
+    def __rsub__(self, o: Operand) -> Tensor: return F.sub(o, self)
+    def __mul__(self, o: Operand) -> Tensor: return F.mul(self, o)
+    def __rmul__(self, o: Operand) -> Tensor: return F.mul(o, self)
+    def __truediv__(self, o: Operand) -> Tensor: return F.div(self, o)
+    def __rtruediv__(self, o: Operand) -> Tensor: return F.div(o, self)
+    def __neg__(self) -> Tensor: return F.neg(self)
+    def __pow__(self, c: builtins.float) -> Tensor: return F.pow(self, c)
+    def __rpow__(self, base: builtins.float) -> Tensor: return F.exp(self * float(np.log(base)))
+    def __matmul__(self, o: Operand) -> Tensor: return F.matmul(self, o)
+    def __rmatmul__(self, o: Operand) -> Tensor: return F.matmul(o, self)
+    def __getitem__(self, index: Any) -> Tensor: return F.getitem(self, index)
+    def __lt__(self, o: Operand) -> Tensor: return Tensor(self.data < _raw(o))
+    def __le__(self, o: Operand) -> Tensor: return Tensor(self.data <= _raw(o))
+    def __gt__(self, o: Operand) -> Tensor: return Tensor(self.data > _raw(o))
+    def __ge__(self, o: Operand) -> Tensor: return Tensor(self.data >= _raw(o))
+    # Elementwise, as in NumPy and PyTorch, so not the bool that object.__eq__ promises.
+    def __eq__(self, o: Any) -> Any: return False if o is None else Tensor(self.data == _raw(o))
+    def __ne__(self, o: Any) -> Any: return True if o is None else Tensor(self.data != _raw(o))
 
-    def sum(self, *a, **k): return F.sum(self, *a, **k)
-    def mean(self, *a, **k): return F.mean(self, *a, **k)
-    def max(self, *a, **k): return F.max(self, *a, **k)
-    def min(self, *a, **k): return -F.max(-self, *a, **k)
-    def reshape(self, *shape): return F.reshape(self, *shape)
-    def view(self, *shape): return F.reshape(self, *shape)
-    def flatten(self, start_dim=0): return F.flatten(self, start_dim)
-    def transpose(self, *axes): return F.transpose(self, *axes)
-    def permute(self, *axes): return F.permute(self, *axes)
-    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
-    def exp(self): return F.exp(self)
-    def log(self): return F.log(self)
-    def sqrt(self): return F.sqrt(self)
-    def abs(self): return F.abs(self)
-    def relu(self): return F.relu(self)
-    def sigmoid(self): return F.sigmoid(self)
-    def tanh(self): return F.tanh(self)
-    def softmax(self, axis=-1): return F.softmax(self, axis)
-    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return F.squeeze(self, dim)
+    # The reductions take F.sum's arguments: (axis=None, keepdims=False, *, dim, keepdim).
+    def sum(self, *a: Any, **k: Any) -> Tensor: return F.sum(self, *a, **k)
+    def mean(self, *a: Any, **k: Any) -> Tensor: return F.mean(self, *a, **k)
+    def max(self, *a: Any, **k: Any) -> Tensor: return F.max(self, *a, **k)
+    def min(self, *a: Any, **k: Any) -> Tensor: return -F.max(-self, *a, **k)
+    def reshape(self, *shape: Any) -> Tensor: return F.reshape(self, *shape)
+    def view(self, *shape: Any) -> Tensor: return F.reshape(self, *shape)
+    def flatten(self, start_dim: int = 0) -> Tensor: return F.flatten(self, start_dim)
+    def transpose(self, *axes: int) -> Tensor: return F.transpose(self, *axes)
+    def permute(self, *axes: int) -> Tensor: return F.permute(self, *axes)
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor: return F.broadcast_to(self, shape)
+    def exp(self) -> Tensor: return F.exp(self)
+    def log(self) -> Tensor: return F.log(self)
+    def sqrt(self) -> Tensor: return F.sqrt(self)
+    def abs(self) -> Tensor: return F.abs(self)
+    def relu(self) -> Tensor: return F.relu(self)
+    def sigmoid(self) -> Tensor: return F.sigmoid(self)
+    def tanh(self) -> Tensor: return F.tanh(self)
+    def softmax(self, axis: int = -1) -> Tensor: return F.softmax(self, axis)
+    def unsqueeze(self, dim: int) -> Tensor: return F.unsqueeze(self, dim)
+    def squeeze(self, dim: int | None = None) -> Tensor: return F.squeeze(self, dim)
 
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def argmax(self, axis: int | None = None, keepdims: builtins.bool = False, *,
+               dim: int | None = None, keepdim: builtins.bool | None = None) -> Tensor:
         """Index of the largest value (not differentiable): a tensor of integers."""
         axis, keepdims = (axis if dim is None else dim), (keepdims if keepdim is None else keepdim)
         xp = get_array_module(self.data)
         out = xp.argmax(self.data, axis=axis)
         return Tensor(xp.expand_dims(out, axis) if keepdims and axis is not None else out)
 
-    def all(self): return Tensor(get_array_module(self.data).all(self.data))
-    def any(self): return Tensor(get_array_module(self.data).any(self.data))
-    T = property(lambda self: F.transpose(self))
+    def all(self) -> Tensor: return Tensor(get_array_module(self.data).all(self.data))
+    def any(self) -> Tensor: return Tensor(get_array_module(self.data).any(self.data))
+    @property
+    def T(self) -> Tensor: return F.transpose(self)
+
+
+Operand = Tensor | float | Array  # what an operator takes: a Tensor, a Python number, an array
 
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def topological_order(root):
+def topological_order(root: Tensor) -> list[Tensor]:
     """The tensors of ``root``'s graph, each after every tensor computed from it.
 
     An iterative depth-first search (no recursion, so a 10,000-op chain is fine): a tensor
@@ -277,7 +298,7 @@ def topological_order(root):
     return order[::-1]
 
 
-def as_tensor(x, like=None):
+def as_tensor(x: Operand, like: Tensor | None = None) -> Tensor:
     """``x`` as a Tensor; a Python number takes the dtype and device of ``like``."""
     if isinstance(x, Tensor):
         return x
@@ -296,12 +317,16 @@ class Function:
     back to its input; the engine sums broadcast gradients down with ``sum_to``.
     """
 
-    def __call__(self, *inputs):
-        like = next((x for x in inputs if isinstance(x, Tensor)), None)
-        inputs = [as_tensor(x, like) for x in inputs]
+    inputs: list[Tensor]              # set by __call__ when the output joins a graph
+    needs_input_grad: tuple[bool, ...]  # which inputs want a gradient, one bool each
+
+    def __call__(self, *args: Operand) -> Tensor:
+        like = next((x for x in args if isinstance(x, Tensor)), None)
+        inputs = [as_tensor(x, like) for x in args]
         devices = {x.device for x in inputs}
         if len(devices) > 1:
-            raise RuntimeError(f"{type(self).__name__}: inputs are on different devices {sorted(devices)}")
+            raise RuntimeError(f"{type(self).__name__}: inputs are on different devices "
+                               f"{sorted(devices)}")
         needs_grad = is_grad_enabled() and any(x.requires_grad for x in inputs)
         self.needs_input_grad = tuple(needs_grad and x.requires_grad for x in inputs)
         y = self.forward(*[x.data for x in inputs])
@@ -312,7 +337,7 @@ class Function:
             self.inputs = inputs
         return y
 
-    def run_backward(self, gy, retain_graph):
+    def run_backward(self, gy: Array, retain_graph: bool) -> tuple[Array | None, ...]:
         if getattr(self, "released", False):
             raise RuntimeError(f"backward through {type(self).__name__} a second time: its saved "
                                "arrays were freed; call backward(retain_graph=True) the first time")
@@ -324,14 +349,15 @@ class Function:
             self.inputs, self.released = inputs, True
         return grads
 
-    def forward(self, *xs):
+    def forward(self, *xs: Array) -> Array:
         raise NotImplementedError
 
-    def backward(self, gy):
+    def backward(self, gy: Array) -> Array | tuple[Array | None, ...]:
         raise NotImplementedError
 
 
-def tensor(data, requires_grad=False, device=None, dtype=None):
+def tensor(data: Any, requires_grad: bool = False, device: str | None = None,
+           dtype: Any = None) -> Tensor:
     """Make a leaf Tensor. NumPy arrays keep their dtype; Python floats become float32.
 
     ``device``: "cpu" or "cuda"; None keeps an array where it is (a CuPy array stays on the

@@ -13,8 +13,13 @@ first needed, so this module works on machines that do not have it.
 """
 import contextlib
 import os
+from typing import Any
 
 import numpy as np
+
+# A raw array: a numpy.ndarray, or a cupy.ndarray on the GPU. The two share no base class and
+# CuPy ships no type stubs, so the hint says what goes there and mypy checks nothing about it.
+Array = Any
 
 BACKENDS = ("numpy", "emu")
 _state = {"backend": os.environ.get("MINIFACEATTR_BACKEND", "numpy").strip().lower() or "numpy"}
@@ -56,7 +61,8 @@ def import_cupy():
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CuPy raises its own CUDARuntimeError when no driver exists
-        raise RuntimeError(f"device='cuda': CuPy is installed but no CUDA GPU is usable ({e})") from e
+        raise RuntimeError(f"device='cuda': CuPy is installed but no CUDA GPU is usable "
+                           f"({e})") from e
     if n == 0:
         raise RuntimeError("device='cuda': CuPy is installed but no CUDA GPU was found")
     _state["cuda_used"] = True
