@@ -91,7 +91,8 @@ def _check_elementwise(k, x, analytic, loss, eps, atol, rtol):
     if error.size and error.max() > 0:
         i = np.unravel_index(np.argmax(error), error.shape)
         raise GradcheckError(
-            f"gradcheck failed for input {k} (shape {x.shape}) at index {tuple(int(j) for j in i)}: "
+            f"gradcheck failed for input {k} (shape {x.shape}) at index "
+            f"{tuple(int(j) for j in i)}: "
             f"numeric {numeric[i] + 0.0:.8g}, analytic {analytic[i] + 0.0:.8g} "
             "(dL/dx for L = Σ v·y with a fixed random v)")
 

@@ -108,7 +108,8 @@ class AttributeMetrics:
         if self.tp is not None and a != len(self.tp):
             raise ValueError(f"this batch has {a} attributes, earlier ones had {len(self.tp)}")
         if self.names is not None and a != len(self.names):
-            raise ValueError(f"this batch has {a} attributes, but {len(self.names)} names were given")
+            raise ValueError(f"this batch has {a} attributes, but {len(self.names)} names "
+                             "were given")
 
     # --- per-attribute arrays ---
     def accuracy_per_attribute(self):
@@ -161,7 +162,8 @@ class AttributeMetrics:
                 raise ValueError(f"group {group!r}: no attribute named {member!r}")
             return names.index(member)
         if not 0 <= int(member) < len(names):
-            raise ValueError(f"group {group!r}: attribute index {member} is outside 0..{len(names) - 1}")
+            raise ValueError(f"group {group!r}: attribute index {member} is outside "
+                             f"0..{len(names) - 1}")
         return int(member)
 
 
@@ -174,7 +176,8 @@ def attribute_metrics(predictions, targets, names=None, groups=None, threshold=0
 
 def paired(predictions, targets):
     """Both as flat float64 arrays of the same length."""
-    p, t = as_numpy(predictions).astype(np.float64).ravel(), as_numpy(targets).astype(np.float64).ravel()
+    p = as_numpy(predictions).astype(np.float64).ravel()
+    t = as_numpy(targets).astype(np.float64).ravel()
     if p.size != t.size:
         raise ValueError(f"predictions and targets differ in size: {p.size} and {t.size}")
     if p.size == 0:

@@ -27,7 +27,8 @@ def ridge_regression(X, y, alpha=1.0):
     """(w, b) minimising Σ (Xw + b − y)² + alpha·‖w‖²; X (n, d), y (n,). Computed in float64."""
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64).ravel()
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"ridge_regression expects X (n, d) and y (n,), got {X.shape} and {y.shape}")
+        raise ValueError(f"ridge_regression expects X (n, d) and y (n,), got {X.shape} "
+                         f"and {y.shape}")
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha}")
     x_mean, y_mean = X.mean(axis=0), y.mean()

@@ -67,7 +67,8 @@ def upsample(maps, size):
         shape = [1] * maps.ndim
         shape[axis] = n_out
         weight = weight.reshape(shape)
-        maps = np.take(maps, below, axis=axis) * (1 - weight) + np.take(maps, above, axis=axis) * weight
+        maps = (np.take(maps, below, axis=axis) * (1 - weight)
+                + np.take(maps, above, axis=axis) * weight)
     return maps
 
 

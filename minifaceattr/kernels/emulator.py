@@ -41,7 +41,8 @@ EXTERN_SHARED = re.compile(r"extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\
 
 
 def cache_dir():
-    """``$MINIFACEATTR_CACHE``, else ``$XDG_CACHE_HOME/minifaceattr``, else ``~/.cache/minifaceattr``."""
+    """``$MINIFACEATTR_CACHE``, else ``$XDG_CACHE_HOME/minifaceattr``, else
+    ``~/.cache/minifaceattr``."""
     if os.environ.get("MINIFACEATTR_CACHE"):
         return Path(os.environ["MINIFACEATTR_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -90,7 +91,8 @@ def translate(code, kernels, name):
     into the dynamic shared buffer, line numbers kept), and the launchers."""
     body = EXTERN_SHARED.sub(r"\1* \2 = (\1*) emu_dynamic_shared;", code)
     launchers = "".join(launcher_source(k) for k in kernels.values())
-    return f'#include "cuda_emu.h"\n#line 1 "{name}"\n{body}\n#line 1 "<emulator launchers>"\n{launchers}'
+    return (f'#include "cuda_emu.h"\n#line 1 "{name}"\n{body}\n'
+            f'#line 1 "<emulator launchers>"\n{launchers}')
 
 
 def build(cpp, defines, name):
@@ -116,7 +118,8 @@ def build(cpp, defines, name):
                                 capture_output=True, text=True)
         if result.returncode != 0:
             os.unlink(partial)
-            raise RuntimeError(f"the emulator could not compile {name} with {cxx}:\n{result.stderr}")
+            raise RuntimeError(f"the emulator could not compile {name} with {cxx}:\n"
+                               f"{result.stderr}")
         os.replace(partial, target)
     return target
 

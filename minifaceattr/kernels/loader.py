@@ -12,9 +12,10 @@ or on the CPU through the emulator. Operators call only this module.
 for CuPy arrays, else the emulator, whatever ``get_backend()`` says), the element type
 (``real_t``: the first floating-point array's dtype), C-contiguous copies of the arrays the
 kernel only reads, the int-index guard (every array at most ``INDEX_LIMIT`` elements), the
-grid (1-D over ``n`` elements, or the given blocks), and the signature check (in ``signature.check_args``; its message is built only
-when a check fails). Each ``<family>.cu`` is compiled once per (family, dtype, backend) and
-each kernel object is kept (``get_kernel`` is cached). ``LAUNCHES`` counts the launches of
+grid (1-D over ``n`` elements, or the given blocks), and the signature check (in
+``signature.check_args``; its message is built only when a check fails). Each ``<family>.cu``
+is compiled once per (family, dtype, backend) and each kernel object is kept (``get_kernel`` is
+cached). ``LAUNCHES`` counts the launches of
 each kernel on the "cuda" backend, for measuring how many a training step makes.
 """
 import collections
@@ -35,7 +36,8 @@ THREADS_PER_BLOCK = 256
 # power of two) is at most 2^30, so idx + stride < 2^31. At 2^31 elements it would wrap.
 INDEX_LIMIT = 2**30
 REAL_T = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
-LAUNCHES: collections.Counter[str] = collections.Counter()  # kernel name -> launches through CuPy since the start
+# kernel name -> launches through CuPy since the start
+LAUNCHES: collections.Counter[str] = collections.Counter()
 INCLUDE = re.compile(r'^[ \t]*#include\s+"(\w+\.cuh)"[ \t]*$', re.M)
 
 
@@ -75,7 +77,8 @@ class CudaModule:
 
     def get_function(self, name):
         if name not in self.kernels:
-            raise ValueError(f"{self.name} has no kernel {name!r} (it has: {', '.join(self.kernels)})")
+            raise ValueError(f"{self.name} has no kernel {name!r} "
+                             f"(it has: {', '.join(self.kernels)})")
         return CudaKernel(self.kernels[name], self.raw.get_function(name), self.cupy.ndarray)
 
 

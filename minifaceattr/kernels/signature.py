@@ -39,7 +39,8 @@ class Param:
         return np.dtype(SCALAR_DTYPES[self.ctype])
 
     def __repr__(self):
-        return f"{'const ' if self.const else ''}{self.ctype}{'*' if self.pointer else ''} {self.name}"
+        const, star = "const " if self.const else "", "*" if self.pointer else ""
+        return f"{const}{self.ctype}{star} {self.name}"
 
 
 @dataclass

@@ -188,8 +188,9 @@ class HMTNet(nn.Module):
                              f"head_width={config.head_width}")
         if config.trunk_size < MIN_TRUNK_SIZE:
             raise ValueError(f"image_size {config.image_size} with stem strides "
-                             f"{config.stem_strides} gives a {config.trunk_size}×{config.trunk_size}"
-                             f" trunk map; the branches need at least "
+                             f"{config.stem_strides} gives a "
+                             f"{config.trunk_size}×{config.trunk_size} trunk map; the branches "
+                             f"need at least "
                              f"{MIN_TRUNK_SIZE}×{MIN_TRUNK_SIZE}")
         self.config, self.tasks = config, tuple(t for t in TASKS if t in tasks)
         c1, c2, c3 = config.widths

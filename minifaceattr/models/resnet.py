@@ -92,8 +92,9 @@ class ResNet(nn.Module):
     def _make_stage(self, channels, n_blocks, stride=1):
         downsample = None
         if stride != 1 or self.in_channels != channels * BasicBlock.expansion:
-            downsample = nn.Sequential(conv1x1(self.in_channels, channels * BasicBlock.expansion, stride),
-                                       nn.BatchNorm2d(channels * BasicBlock.expansion))
+            out_channels = channels * BasicBlock.expansion
+            downsample = nn.Sequential(conv1x1(self.in_channels, out_channels, stride),
+                                       nn.BatchNorm2d(out_channels))
         layers = [BasicBlock(self.in_channels, channels, stride, downsample)]
         self.in_channels = channels * BasicBlock.expansion
         layers += [BasicBlock(self.in_channels, channels) for _ in range(1, n_blocks)]
@@ -125,7 +126,8 @@ class ResNet(nn.Module):
         deepest one asked for; the pooled head (avgpool, fc) is not run."""
         unknown = [s for s in return_stages if s not in STAGES]
         if unknown or not return_stages:
-            raise ValueError(f"return_stages must name some of {STAGES}, got {tuple(return_stages)}")
+            raise ValueError(f"return_stages must name some of {STAGES}, "
+                             f"got {tuple(return_stages)}")
         last = max(STAGES.index(s) for s in return_stages)
         outputs = {}
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

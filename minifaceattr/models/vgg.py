@@ -30,7 +30,8 @@ class StagedNet(nn.Module):
         """``{stage: output}`` for the stages asked, running ``features`` only as far as needed."""
         unknown = [s for s in return_stages if s not in self.stages]
         if unknown or not return_stages:
-            raise ValueError(f"return_stages must name some of {tuple(self.stages)}, got {tuple(return_stages)}")
+            raise ValueError(f"return_stages must name some of {tuple(self.stages)}, "
+                             f"got {tuple(return_stages)}")
         wanted = {self.stages[s][0]: s for s in return_stages}
         outputs = {}
         for i, layer in enumerate(self.features):

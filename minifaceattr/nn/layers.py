@@ -47,7 +47,8 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Conv2d(Module):
@@ -70,7 +71,8 @@ class Conv2d(Module):
                         dilation=self.dilation)
 
     def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):
@@ -87,7 +89,8 @@ def _conv_padding(padding, kernel_size, stride, dilation):
         return (0, 0)
     spans = [d * (k - 1) for k, d in zip(kernel_size, dilation)]
     if padding != "same":
-        raise ValueError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        raise ValueError(f"Conv2d: padding must be an int, a pair, 'same' or 'valid', "
+                         f"got {padding!r}")
     if stride != (1, 1) or any(span % 2 for span in spans):
         raise ValueError(f"Conv2d: padding='same' needs stride 1 and an odd kernel here (got "
                          f"stride={stride}, kernel_size={kernel_size}, dilation={dilation}); "
@@ -139,7 +142,8 @@ class Dropout(Module):
 
 
 class Identity(Module):
-    """Returns its input: a placeholder, e.g. to remove a model's head (``model.fc = Identity()``)."""
+    """Returns its input: a placeholder, e.g. to remove a model's head
+    (``model.fc = Identity()``)."""
 
     def forward(self, x):
         return x

@@ -19,7 +19,8 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
-        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.num_features, self.eps = num_features, eps
+        self.momentum, self.affine = momentum, affine
         self.weight = Parameter(np.ones(num_features, dtype=np.float32)) if affine else None
         self.bias = Parameter(np.zeros(num_features, dtype=np.float32)) if affine else None
         self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
@@ -28,11 +29,12 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         if x.ndim not in self.expected_ndims:
-            raise ValueError(f"{type(self).__name__} expects {' or '.join(map(str, self.expected_ndims))}-d "
-                             f"input, got shape {x.shape}")
+            ndims = " or ".join(map(str, self.expected_ndims))
+            raise ValueError(f"{type(self).__name__} expects {ndims}-d input, "
+                             f"got shape {x.shape}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got {x.shape[1]} channels "
-                             f"(input shape {x.shape})")
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got {x.shape[1]} "
+                             f"channels (input shape {x.shape})")
         momentum = self.momentum
         if self.training:
             self.num_batches_tracked += 1  # in place: the array object stays the same
@@ -42,7 +44,8 @@ class _BatchNorm(Module):
                             training=self.training, momentum=momentum, eps=self.eps)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")
 
 
 class BatchNorm2d(_BatchNorm):

@@ -53,7 +53,8 @@ def read_checkpoint(path):
     that is truncated, empty, damaged or not a checkpoint raises ValueError naming it."""
     arrays = read_npz(path, "a checkpoint")
     if HEADER not in arrays:
-        raise ValueError(f"{path}: an .npz file, but not a minifaceattr checkpoint (no {HEADER} entry)")
+        raise ValueError(f"{path}: an .npz file, but not a minifaceattr checkpoint "
+                         f"(no {HEADER} entry)")
     try:
         header = json.loads(str(arrays.pop(HEADER)))
     except (ValueError, RecursionError) as e:

@@ -60,7 +60,8 @@ class TensorRef:
     array only after the whole file is read (old files store the bytes after the pickle)."""
 
     def __init__(self, storage, offset, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+        self.storage, self.offset = storage, offset
+        self.size, self.stride = tuple(size), tuple(stride)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
@@ -145,8 +146,8 @@ class RestrictedUnpickler(pickle._Unpickler):
             raise UnsafePickleError(
                 f"{self.source}: refusing to load '{module}.{name}': only tensor data "
                 f"(torch._utils._rebuild_tensor_v2, storages, OrderedDict) is allowed. A file that "
-                f"names other classes or functions could run code; do not load it with torch.load either "
-                f"unless you trust where it came from")
+                f"names other classes or functions could run code; do not load it with torch.load "
+                f"either unless you trust where it came from")
         return SAFE_FUNCTIONS[module, name]
 
     def load_reduce(self):
@@ -266,7 +267,8 @@ def _read_legacy(f, path):
             if numel * storage_type.dtype.itemsize > file_size:
                 raise ValueError(f"{path}: storage {key!r} claims {numel} elements, more than "
                                  f"the file's {file_size} bytes hold")
-            storages[key] = (np.zeros(numel, dtype=storage_type.dtype.newbyteorder(order)), storage_type.name)
+            dtype = storage_type.dtype.newbyteorder(order)
+            storages[key] = (np.zeros(numel, dtype=dtype), storage_type.name)
         return storages[key]
 
     obj = _restricted_load(f, path, make_storage)
@@ -300,7 +302,8 @@ def _tensor_array(ref, path):
     (``as_strided`` would otherwise read whatever memory a crafted file points at)."""
     (storage, type_name), offset, size, stride = ref.storage, ref.offset, ref.size, ref.stride
     if len(size) != len(stride) or any(s < 0 for s in size + stride) or offset < 0:
-        raise ValueError(f"{path}: invalid tensor layout size={size} stride={stride} offset={offset}")
+        raise ValueError(f"{path}: invalid tensor layout size={size} stride={stride} "
+                         f"offset={offset}")
     if 0 in size:
         array = np.zeros(size, dtype=storage.dtype)
     else:

@@ -51,8 +51,8 @@ def _state_dict_in(obj, path):
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
-        raise ValueError(f"{path}: expected a state dict ({{name: tensor}}), found {type(obj).__name__} "
-                         "with other contents")
+        raise ValueError(f"{path}: expected a state dict ({{name: tensor}}), found "
+                         f"{type(obj).__name__} with other contents")
     if obj and all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return dict(obj)

@@ -20,5 +20,5 @@ from .run_folders import RunFolderError, check_lr_with_resume, choose_run_folder
 
 __all__ = ["fit", "evaluate_attributes", "evaluate_hmtnet", "evaluation_mode",
            "write_metrics_json", "write_log_csv", "read_log_csv", "NonFiniteError",
-           "NonFiniteLossError", "NonFiniteWeightsError", "TrainingInterrupted", "RunFolderError", "choose_run_folder",
-           "check_lr_with_resume", "TrainingDataError"]
+           "NonFiniteLossError", "NonFiniteWeightsError", "TrainingInterrupted", "RunFolderError",
+           "choose_run_folder", "check_lr_with_resume", "TrainingDataError"]

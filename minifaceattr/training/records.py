@@ -76,7 +76,8 @@ def write_metrics_json(path, metrics):
 def scalar_metrics(metrics):
     """Check that ``evaluate`` gave {name: number}; return it with Python floats."""
     if not isinstance(metrics, dict):
-        raise TypeError(f"evaluate(model) must return a dict of numbers, got {type(metrics).__name__}")
+        raise TypeError(f"evaluate(model) must return a dict of numbers, "
+                        f"got {type(metrics).__name__}")
     result = {}
     for name, value in metrics.items():
         if isinstance(value, (dict, list, tuple, str)) or np.ndim(value) != 0:

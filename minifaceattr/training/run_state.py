@@ -83,7 +83,8 @@ def load_run(path, model, optimizer, scheduler, loader):
     saved_seed, seed = saved["loader"]["seed"], getattr(loader, "seed", None)
     if saved_seed != seed:
         raise ValueError(f"{path} was trained with a loader of seed {saved_seed}, this loader "
-                         f"has seed {seed}: the data order would differ. Resume with the same seed.")
+                         f"has seed {seed}: the data order would differ. Resume with the same "
+                         "seed.")
     try:
         state = RunState.from_saved(saved["run"])
     except (TypeError, KeyError) as e:
