@@ -3,7 +3,9 @@
 Element-wise ones have a CUDA kernel in ``kernels/activation.cu``; the NumPy line and the
 kernel call stand side by side in each forward and backward.
 """
-from ..autograd import Function
+from __future__ import annotations
+
+from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
 from ..kernels import elementwise
 
@@ -89,14 +91,14 @@ class LogSoftmax(Function):
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
 
 
-def relu(x): return ReLU()(x)
-def sigmoid(x): return Sigmoid()(x)
-def tanh(x): return Tanh()(x)
+def relu(x: Tensor) -> Tensor: return ReLU()(x)
+def sigmoid(x: Tensor) -> Tensor: return Sigmoid()(x)
+def tanh(x: Tensor) -> Tensor: return Tanh()(x)
 
 
-def softmax(x, axis=-1, *, dim=None):
+def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     return Softmax(axis if dim is None else dim)(x)
 
 
-def log_softmax(x, axis=-1, *, dim=None):
+def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     return LogSoftmax(axis if dim is None else dim)(x)

@@ -3,7 +3,9 @@
 Each backward is the local derivative times the incoming gradient ``gy``. Inputs may have
 been broadcast; the engine sums each gradient back to its input's shape (``sum_to``).
 """
-from ..autograd import Function
+from __future__ import annotations
+
+from ..autograd import Function, Operand, Tensor
 from ..backend import get_array_module
 
 
@@ -140,19 +142,20 @@ class MatMul(Function):
         return da, db
 
 
-def add(a, b): return Add()(a, b)
-def sub(a, b): return Sub()(a, b)
-def mul(a, b): return Mul()(a, b)
-def div(a, b): return Div()(a, b)
-def neg(x): return Neg()(x)
-def exp(x): return Exp()(x)
-def log(x): return Log()(x)
-def sqrt(x): return Sqrt()(x)
-def abs(x): return Abs()(x)  # noqa: A001  (the name torch uses)
-def matmul(a, b): return MatMul()(a, b)
+# a, b: Tensors, Python numbers or raw arrays (at least one a Tensor, to give the result's kind).
+def add(a: Operand, b: Operand) -> Tensor: return Add()(a, b)
+def sub(a: Operand, b: Operand) -> Tensor: return Sub()(a, b)
+def mul(a: Operand, b: Operand) -> Tensor: return Mul()(a, b)
+def div(a: Operand, b: Operand) -> Tensor: return Div()(a, b)
+def neg(x: Tensor) -> Tensor: return Neg()(x)
+def exp(x: Tensor) -> Tensor: return Exp()(x)
+def log(x: Tensor) -> Tensor: return Log()(x)
+def sqrt(x: Tensor) -> Tensor: return Sqrt()(x)
+def abs(x: Tensor) -> Tensor: return Abs()(x)  # noqa: A001  (the name torch uses)
+def matmul(a: Operand, b: Operand) -> Tensor: return MatMul()(a, b)
 
 
-def pow(x, c):  # noqa: A001
+def pow(x: Tensor, c: float) -> Tensor:  # noqa: A001
     """x ** c for a constant exponent c (a Python number)."""
     if not isinstance(c, (int, float)):
         raise TypeError(f"pow supports a constant (Python number) exponent, got {type(c).__name__}")

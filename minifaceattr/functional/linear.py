@@ -1,5 +1,7 @@
 """Fully connected layer and dropout."""
-from ..autograd import Function
+from __future__ import annotations
+
+from ..autograd import Function, Tensor
 from ..backend import device_of, to_device
 from ..random import get_rng
 
@@ -37,12 +39,12 @@ class Dropout(Function):
         return gy * self.scale
 
 
-def linear(x, weight, bias=None):
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """torch.nn.functional.linear: x @ weight.T + bias."""
     return Linear()(x, weight) if bias is None else Linear()(x, weight, bias)
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p in training (scaling the rest); identity otherwise."""
     if not 0 <= p < 1:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")

@@ -3,10 +3,14 @@
 Axes follow NumPy (``axis``, ``keepdims``); PyTorch's ``dim`` and ``keepdim`` are aliases.
 The backward of a reduction spreads ``gy`` back over the reduced axes.
 """
+from __future__ import annotations
+
 import math
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..backend import get_array_module
+
+Axes = int | tuple[int, ...] | None  # the axes to reduce: one, several, or None for all
 
 
 def normalize_axis(axis, ndim):
@@ -51,7 +55,9 @@ class Max(Function):
         self.axes = normalize_axis(self.axis, x.ndim)
         y = x.max(axis=self.axes, keepdims=True)
         self.is_max = x == y
-        return y if self.keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
+        if self.keepdims:
+            return y
+        return y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
         gy = expand_reduced(gy, self.is_max.shape, self.axes, self.keepdims)
@@ -63,12 +69,14 @@ def _axis(axis, dim, keepdims, keepdim):
     return (dim if axis is None else axis), bool(keepdim if keepdim is not None else keepdims)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+def sum(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None,  # noqa: A001
+        keepdim: bool | None = None) -> Tensor:
     """Σ x over ``axis`` (all axes when None)."""
     return Sum(*_axis(axis, dim, keepdims, keepdim))(x)
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def mean(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None,
+         keepdim: bool | None = None) -> Tensor:
     """Mean of x over ``axis``: the sum divided by the number of summed elements."""
     axis, keepdims = _axis(axis, dim, keepdims, keepdim)
     s = sum(x, axis, keepdims)
@@ -76,6 +84,7 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return s / count if count else s * float("nan")
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):  # noqa: A001
+def max(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = None,  # noqa: A001
+        keepdim: bool | None = None) -> Tensor:
     """The largest element of x over ``axis`` (values only, like NumPy's ``max``)."""
     return Max(*_axis(axis, dim, keepdims, keepdim))(x)

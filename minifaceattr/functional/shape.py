@@ -3,9 +3,13 @@
 Their backward moves the gradient back the same way: reshape it back, transpose it back,
 scatter it back into the positions that were read.
 """
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..backend import get_array_module, to_device as _to_device
 
 
@@ -28,7 +32,8 @@ class Transpose(Function):
         self.axes = axes
 
     def forward(self, x):
-        self.axes = tuple(reversed(range(x.ndim))) if self.axes is None else tuple(a % x.ndim for a in self.axes)
+        self.axes = (tuple(reversed(range(x.ndim))) if self.axes is None
+                     else tuple(a % x.ndim for a in self.axes))
         return x.transpose(self.axes)
 
     def backward(self, gy):
@@ -159,30 +164,30 @@ def _shape_args(shape):
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
 
 
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """``reshape(x, 2, -1)`` or ``reshape(x, (2, -1))``."""
     return Reshape(_shape_args(shape))(x)
 
 
-def flatten(x, start_dim=0):
+def flatten(x: Tensor, start_dim: int = 0) -> Tensor:
     """Merge the axes from ``start_dim`` on into one: (N, C, H, W) -> (N, C·H·W) for start_dim=1."""
     return reshape(x, *x.shape[:start_dim], -1)
 
 
-def transpose(x, *axes):
+def transpose(x: Tensor, *axes: int | Sequence[int]) -> Tensor:
     """Reverse the axes, or permute them as given (``transpose(x, 0, 2, 1)``)."""
     return Transpose(_shape_args(axes) or None)(x)
 
 
-def permute(x, *axes):
+def permute(x: Tensor, *axes: int | Sequence[int]) -> Tensor:
     return Transpose(_shape_args(axes))(x)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     return BroadcastTo(shape)(x)
 
 
-def getitem(x, index):
+def getitem(x: Tensor, index: Any) -> Tensor:
     index = tuple(_raw_index(i) for i in index) if isinstance(index, tuple) else _raw_index(index)
     return GetItem(index)(x)
 
@@ -191,29 +196,29 @@ def _raw_index(i):
     return i.data if hasattr(i, "creator") else i  # a Tensor used as an index
 
 
-def concat(xs, axis=0, *, dim=None):
+def concat(xs: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
     return Concat(axis if dim is None else dim)(*xs)
 
 
-def stack(xs, axis=0, *, dim=None):
+def stack(xs: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
     return Stack(axis if dim is None else dim)(*xs)
 
 
-def cast(x, dtype):
+def cast(x: Tensor, dtype: Any) -> Tensor:
     return Cast(np.dtype(dtype))(x)
 
 
-def to_device(x, device):
+def to_device(x: Tensor, device: str) -> Tensor:
     return ToDevice(device)(x)
 
 
-def unsqueeze(x, dim):
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """A new axis of length 1 at ``dim`` (negative counts from the end of the result)."""
     dim = dim + x.ndim + 1 if dim < 0 else dim
     return reshape(x, *x.shape[:dim], 1, *x.shape[dim:])
 
 
-def squeeze(x, dim=None):
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
     """Drop axes of length 1: all of them, or only ``dim`` (left alone if its length is not 1)."""
     if dim is None:
         return reshape(x, *[n for n in x.shape if n != 1])
