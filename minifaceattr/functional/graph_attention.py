@@ -18,6 +18,8 @@ Two Functions do the work. ``GraphMessages`` is the batched GEMM that builds eve
 weighted sum, residual and relu, in one NumPy expression chain or one CUDA kernel
 (``kernels/graph_attention.cu``). The engine chains their backwards.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from ..autograd import Function, Tensor
@@ -153,12 +155,13 @@ def run_backward_kernel(gy, m, w_e, y, e, alpha, gm, gf, gw_e_rows):
 
 # --- the public function -------------------------------------------------------------------
 
-def graph_messages(f, w_g):
+def graph_messages(f: Tensor, w_g: Tensor) -> Tensor:
     """Every message m[n, i, j] = W_gi f[n, j], shape (N, K, K, D_out)."""
     return GraphMessages()(f, w_g)
 
 
-def graph_attention(f, w_g, w_e, alpha=0.5, return_affinity=False):
+def graph_attention(f: Tensor, w_g: Tensor, w_e: Tensor, alpha: float = 0.5,
+                    return_affinity: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """One GCL step (MGG-Net Eq. 2) for a batch of group features.
 
     f: (N, K, D) features of K groups; w_g: (K, D, D), W_gi projects every message that node i
@@ -179,7 +182,8 @@ def check_shapes(f, w_g, w_e):
         raise ValueError(f"graph_attention: f must be (N, K, D), got shape {f.shape}")
     n, k, d = f.shape
     if k < 2:
-        raise ValueError(f"graph_attention: needs at least 2 groups (a softmax over j ≠ i), got K={k}")
+        raise ValueError(f"graph_attention: needs at least 2 groups (a softmax over j ≠ i), "
+                         f"got K={k}")
     if tuple(w_g.shape) != (k, d, d):
         raise ValueError(f"graph_attention: w_g must be (K, D, D) = {(k, d, d)} for f of shape "
                          f"{f.shape} (the residual needs D_out = D), got {w_g.shape}")

@@ -13,11 +13,13 @@ As in conv.py, the NumPy twins loop over the kh·kw taps of the window, each ste
 vectorised operation on every output pixel at once. The CUDA kernels are in
 ``kernels/pooling.cu``.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..backend import kernel_backend
 from ..kernels import launch, output
 from .conv import output_size, pair, window
@@ -280,25 +282,30 @@ class GlobalAvgPool2d(Function):
         return gx
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+def max_pool2d(x: Tensor, kernel_size: int | tuple[int, int],
+               stride: int | tuple[int, int] | None = None, padding: int | tuple[int, int] = 0,
+               ceil_mode: bool = False) -> Tensor:
     """torch.nn.functional.max_pool2d: the maximum of each kh × kw window (padding is −∞);
     stride defaults to kernel_size. int or (h, w) pair arguments. ``ceil_mode=True`` keeps a
     last window that runs past the bottom or right edge (its outside taps are −∞ too)."""
     return MaxPool2d(kernel_size, stride, padding, ceil_mode)(x)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
+def avg_pool2d(x: Tensor, kernel_size: int | tuple[int, int],
+               stride: int | tuple[int, int] | None = None,
+               padding: int | tuple[int, int] = 0) -> Tensor:
     """torch.nn.functional.avg_pool2d with count_include_pad=True: the mean of each window,
     zero padding counted; stride defaults to kernel_size."""
     return AvgPool2d(kernel_size, stride, padding)(x)
 
 
-def global_avg_pool2d(x):
+def global_avg_pool2d(x: Tensor) -> Tensor:
     """The mean of each (n, c) plane: (N, C, H, W) -> (N, C)."""
     return GlobalAvgPool2d()(x)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def adaptive_avg_pool2d(x: Tensor,
+                        output_size: int | tuple[int | None, int | None]) -> Tensor:
     """torch.nn.functional.adaptive_avg_pool2d for output sizes that divide the input's
     (1 is the global average): the mean of (H/oh) × (W/ow) tiles, (N, C, H, W) -> (N, C, oh, ow).
     """
