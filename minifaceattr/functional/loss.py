@@ -14,10 +14,12 @@ only, so a target that requires grad gets dtarget = −dpred, at no cost. For
 require grad: it raises a ValueError that names the argument. ``cross_entropy`` takes
 integer class indices.
 """
+from __future__ import annotations
+
 import numpy as np
 
 from ..autograd import Function, Tensor
-from ..backend import get_array_module, kernel_backend
+from ..backend import Array, get_array_module, kernel_backend
 from ..kernels import THREADS_PER_BLOCK, grid_1d, launch, output
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -251,8 +253,12 @@ def scale_grad(grad, gy, reduction, count):
 
 
 # --- the functions ------------------------------------------------------------------------
-def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None,
-                                     reduction="mean"):
+# Targets and weights are Tensors or raw arrays (neither may require grad); reduction is
+# "mean", "sum" or "none".
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor | Array,
+                                     weight: Tensor | Array | None = None,
+                                     pos_weight: Tensor | Array | None = None,
+                                     reduction: str = "mean") -> Tensor:
     """torch.nn.functional.binary_cross_entropy_with_logits: the mean (or sum, or terms) of
     −w·(pos_weight·t·log σ(x) + (1 − t)·log(1 − σ(x))) for logits x and targets t in [0, 1]
     of one shape. ``weight`` and ``pos_weight`` broadcast against the logits
@@ -272,7 +278,7 @@ def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=Non
     return BCEWithLogits(reduction, weight, pos_weight)(logits, target)
 
 
-def cross_entropy(logits, target, reduction="mean"):
+def cross_entropy(logits: Tensor, target: Tensor | Array, reduction: str = "mean") -> Tensor:
     """torch.nn.functional.cross_entropy for logits (N, C) and class indices ``target``
     (N,) of an integer type: the mean (or sum, or terms) of −log softmax(logits)_target."""
     check_reduction("cross_entropy", reduction)
@@ -288,24 +294,26 @@ def cross_entropy(logits, target, reduction="mean"):
     return CrossEntropy(reduction)(logits, target)
 
 
-def mse_loss(pred, target, reduction="mean"):
+def mse_loss(pred: Tensor, target: Tensor | Array, reduction: str = "mean") -> Tensor:
     """torch.nn.functional.mse_loss: the mean (or sum, or terms) of (pred − target)²."""
     return regression_loss("mse_loss", MSELoss(reduction), pred, target)
 
 
-def l1_loss(pred, target, reduction="mean"):
+def l1_loss(pred: Tensor, target: Tensor | Array, reduction: str = "mean") -> Tensor:
     """torch.nn.functional.l1_loss: the mean (or sum, or terms) of |pred − target|."""
     return regression_loss("l1_loss", L1Loss(reduction), pred, target)
 
 
-def smooth_l1_loss(pred, target, reduction="mean", beta=1.0):
+def smooth_l1_loss(pred: Tensor, target: Tensor | Array, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
     """torch.nn.functional.smooth_l1_loss: ½d²/β where |d| < β, else |d| − ½β."""
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     return regression_loss("smooth_l1_loss", SmoothL1Loss(reduction, beta), pred, target)
 
 
-def smooth_huber_loss(pred, target, delta=0.6, reduction="mean"):
+def smooth_huber_loss(pred: Tensor, target: Tensor | Array, delta: float = 0.6,
+                      reduction: str = "mean") -> Tensor:
     """HMTNet's smooth Huber loss (Eq. 5): per element log(cosh(d)) where |d| ≤ δ, else |d|,
     for d = pred − target. At |d| = δ the loss jumps; the gradient there is tanh(d), the
     log-cosh side's (see SmoothHuberLoss)."""
