@@ -13,26 +13,35 @@ PyTorch's update rules operation for operation, so results agree to rounding.
 
 and ``load_state_dict`` puts it back for an exact resume.
 """
+from __future__ import annotations
+
 import bisect
 import math
 import sys
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from .autograd import Tensor
 from .backend import device_of, get_array_module, to_device, to_numpy
+
+
+# What an optimiser takes: ``model.parameters()``, or a list of parameter groups, each a dict
+# ``{"params": [...], "lr": ...}`` whose settings override the optimiser's own.
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
 
 
 class Optimizer:
     """Base class: parameter groups, ``zero_grad``, ``state_dict`` and ``load_state_dict``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Params, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
-        params = list(params)
-        if not params:
+        items = list(params)
+        if not items:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups = items if isinstance(items[0], dict) else [{"params": items}]
         self.param_groups = [self._make_group(g) for g in groups]
-        self.state = {}  # id(parameter) -> {name: array or number}
+        self.state: dict[int, dict[str, Any]] = {}  # id(parameter) -> {name: array or number}
 
     def _make_group(self, group):
         group = {**self.defaults, **group, "params": list(group["params"])}
@@ -41,17 +50,17 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}: every parameter must require grad")
         return group
 
-    def parameters(self):
+    def parameters(self) -> Iterator[Tensor]:
         for group in self.param_groups:
             yield from group["params"]
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient before the next backward: set it to None
         (PyTorch's default), or to zeros with ``set_to_none=False``."""
         for p in self.parameters():
             p.grad = None if set_to_none or p.grad is None else p.grad * 0
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter that has a gradient, group by group."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -62,7 +71,7 @@ class Optimizer:
         """Update ``p.data`` in place from its gradient ``g`` and its group's settings."""
         raise NotImplementedError
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Settings and state as plain numbers, lists and NumPy arrays (copies)."""
         index = {id(p): k for k, p in enumerate(self.parameters())}
         state = {index[id(p)]: {name: to_numpy(v).copy() if hasattr(v, "shape") else v
@@ -72,7 +81,7 @@ class Optimizer:
                    "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
         return {"kind": type(self).__name__, "state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings and state saved by ``state_dict()`` from an optimiser built the
         same way (same groups, same parameter shapes, in the same order)."""
         groups = state_dict["param_groups"]
@@ -80,7 +89,8 @@ class Optimizer:
         sizes = [len(g["params"]) for g in self.param_groups]
         if [len(g["params"]) for g in groups] != sizes:
             raise ValueError(f"{type(self).__name__}.load_state_dict: saved groups have "
-                             f"{[len(g['params']) for g in groups]} parameters, this optimiser {sizes}")
+                             f"{[len(g['params']) for g in groups]} parameters, "
+                             f"this optimiser {sizes}")
         for group, saved in zip(self.param_groups, groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         params = list(self.parameters())
@@ -133,7 +143,8 @@ class SGD(Optimizer):
     each gradient entering it; it matters when the learning rate changes.)
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params: Params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
         if not all(math.isfinite(v) and v >= 0 for v in (lr, momentum, weight_decay)):
             raise ValueError(f"SGD: lr, momentum and weight_decay must be finite numbers >= 0, "
                              f"got {lr}, {momentum}, {weight_decay}")
@@ -171,11 +182,13 @@ class Adam(Optimizer):
     The (1 - βᵗ) factors undo the bias of m and v towards their zero start.
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         if not (math.isfinite(lr) and lr >= 0 and math.isfinite(eps) and eps >= 0
                 and 0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"Adam: invalid lr={lr}, betas={betas} or eps={eps}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay))
 
     def _decay(self, p, g, group):
         """Adam's weight decay: an L2 penalty added to the gradient."""
@@ -197,7 +210,7 @@ class Adam(Optimizer):
         denom = v ** 0.5 / math.sqrt(1 - beta2 ** t) + eps
         p.data -= step_size * (m / denom)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         for group in self.param_groups:
             group["betas"] = tuple(group["betas"])  # JSON turns the tuple into a list
@@ -208,7 +221,8 @@ class AdamW(Adam):
     p ← p · (1 − lr · weight_decay) first, then Adam's update from the gradient alone (so the
     decay is not divided by √v as an L2 penalty would be)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
         super().__init__(params, lr, betas, eps, weight_decay)
 
     def _decay(self, p, g, group):
@@ -225,7 +239,7 @@ class LRScheduler:
     ``state_dict()`` (plain numbers) resumes the schedule exactly.
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
@@ -233,34 +247,34 @@ class LRScheduler:
         self.last_epoch = -1
         self.step()
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
 
-    def step(self):
+    def step(self) -> None:
         self.last_epoch += 1
         for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = self.lr_at(base_lr, self.last_epoch)
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         """The learning rate of each group, as last set."""
         return [group["lr"] for group in self.optimizer.param_groups]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, (list, tuple)) else v)
                 for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
 
 
 class StepLR(LRScheduler):
     """lr = base_lr · gamma^⌊epoch / step_size⌋: decay by gamma every step_size epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -268,11 +282,11 @@ class MultiStepLR(LRScheduler):
     """lr = base_lr · gamma^(number of milestones reached): decay by gamma at each milestone
     epoch (MGG-Net: lr 0.01, then 0.001)."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1):
+    def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
         self.milestones, self.gamma = sorted(milestones), gamma
         super().__init__(optimizer)
 
-    def lr_at(self, base_lr, epoch):
+    def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** bisect.bisect_right(self.milestones, epoch)
 
 
