@@ -35,10 +35,12 @@ def main(argv=None):
     print(f"{'variant':<12} {'total':>12} {'backbone':>12} {'GAL':>10} {'GCL':>10} "
           f"{'classif.':>10} {'paper':>8}")
     for variant in ("baseline", "independent", "no_gcl", "full"):
-        model = MGGNet(variant=variant, backbone=args.backbone, hidden_per_group=args.hidden_per_group)
+        model = MGGNet(variant=variant, backbone=args.backbone,
+                       hidden_per_group=args.hidden_per_group)
         parts = [count(model.backbone) + count(model.fc), count(model.gal), count(model.gcl),
                  count(model.classifiers)]
-        paper = f"{PAPER[variant] / 1e6:.1f} M" if variant in PAPER and args.backbone == "resnet18" else ""
+        in_paper = variant in PAPER and args.backbone == "resnet18"
+        paper = f"{PAPER[variant] / 1e6:.1f} M" if in_paper else ""
         print(f"{variant:<12} {count(model):>12,} {parts[0]:>12,} {parts[1]:>10,} {parts[2]:>10,} "
               f"{parts[3]:>10,} {paper:>8}")
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
+# run from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import minifaceattr as mfa  # noqa: E402
 from minifaceattr import optim, viz  # noqa: E402
@@ -111,7 +112,8 @@ def load_data(args):
 def synthetic_notice(args):
     return (f"SYNTHETIC faces (SynthFBP; no --data-root given): {args.train_size} train / "
             f"{args.test_size} test images at {args.image_size}x{args.image_size}. These are drawn "
-            "faces, not SCUT-FBP5500; pass --data-root PATH/TO/SCUT-FBP5500_v2 for the real dataset.")
+            "faces, not SCUT-FBP5500; pass --data-root PATH/TO/SCUT-FBP5500_v2 for the real "
+            "dataset.")
 
 
 def make_loaders(args, train, test):
@@ -127,7 +129,8 @@ def make_loaders(args, train, test):
     else:
         train_tf, test_tf = [transforms.RandomCrop(size, padding=size // 16), jitter], []
     train_loader = DataLoader(train, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
-                              workers=args.workers, transform=transforms.Compose(train_tf + normalise))
+                              workers=args.workers,
+                              transform=transforms.Compose(train_tf + normalise))
     test_loader = DataLoader(test, args.batch_size, workers=args.workers,
                              transform=transforms.Compose(test_tf + normalise))
     return train_loader, test_loader
@@ -162,7 +165,8 @@ def main(argv=None):
     mfa.manual_seed(args.seed)
     model = build_model(args, train.scores)
     model.to(args.device)
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=args.weight_decay)
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
+                          weight_decay=args.weight_decay)
     scheduler = optim.StepLR(optimizer, step_size=args.step_size, gamma=0.1)
     train_loader, test_loader = make_loaders(args, train, test)
     criterion = HMTLoss(score=args.loss)
@@ -253,7 +257,8 @@ def print_summary(args, metrics, figures, rules):
     for key, label in (("mae", "MAE"), ("rmse", "RMSE"), ("pc", "Pearson r"),
                        ("acc_race", "race accuracy"), ("acc_gender", "gender accuracy")):
         if np.isfinite(metrics[key]):
-            value = f"{100 * metrics[key]:6.2f} %" if key.startswith("acc") else f"{metrics[key]:.4f}"
+            value = (f"{100 * metrics[key]:6.2f} %" if key.startswith("acc")
+                     else f"{metrics[key]:.4f}")
             print(f"  {label:<16} {value}")
     print("  rules that look at no image:")
     print(f"    majority race {100 * rules['acc_race']:.2f} %, majority gender "

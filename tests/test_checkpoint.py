@@ -30,9 +30,10 @@ def _tensor_pickle(key, array):
     """``_rebuild_tensor_v2(("storage", FloatStorage, key, "cpu", n), 0, shape, stride,
     False, OrderedDict())`` in pickle opcodes."""
     strides = [s // array.itemsize for s in array.strides]
-    storage = b"(" + _str("storage") + b"ctorch\nFloatStorage\n" + _str(key) + _str("cpu") + _ints([array.size])[1:-1] + b"tQ"
-    return (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage + b"J\x00\x00\x00\x00" + _ints(array.shape)
-            + _ints(strides) + b"\x89ccollections\nOrderedDict\n)RtR")
+    storage = (b"(" + _str("storage") + b"ctorch\nFloatStorage\n" + _str(key) + _str("cpu")
+               + _ints([array.size])[1:-1] + b"tQ")
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage + b"J\x00\x00\x00\x00"
+            + _ints(array.shape) + _ints(strides) + b"\x89ccollections\nOrderedDict\n)RtR")
 
 
 def write_pth(path, tensors, data_pkl=None):
@@ -86,14 +87,16 @@ def test_pth_that_runs_code_is_refused(tmp_path, container):
 
 
 def test_other_globals_are_refused_by_name(tmp_path):
-    write_pth(tmp_path / "e.pth", {}, data_pkl=b"\x80\x02cbuiltins\neval\n" + _str("1+1") + b"\x85R.")
+    write_pth(tmp_path / "e.pth", {},
+              data_pkl=b"\x80\x02cbuiltins\neval\n" + _str("1+1") + b"\x85R.")
     with pytest.raises(UnsafePickleError, match="builtins.eval"):
         load_weights(tmp_path / "e.pth")
 
 
 def test_tensor_outside_its_storage_is_refused(tmp_path):
     a = np.zeros((2, 2), dtype=np.float32)
-    data_pkl = (b"\x80\x02}(" + _str("w") + _tensor_pickle("0", np.zeros((4, 4), dtype=np.float32)) + b"u.")
+    data_pkl = (b"\x80\x02}(" + _str("w")
+                + _tensor_pickle("0", np.zeros((4, 4), dtype=np.float32)) + b"u.")
     write_pth(tmp_path / "bad.pth", {"w": a}, data_pkl=data_pkl)  # 16 elements claimed, 4 stored
     with pytest.raises(ValueError, match="reaches element"):
         read_pth(tmp_path / "bad.pth")
@@ -204,7 +207,8 @@ def test_checkpoint_with_wrong_shapes_names_the_file(tmp_path):
     save_checkpoint(tmp_path / "ck.npz", small_model())
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 7))
     model.register_buffer("seen", np.zeros((), dtype=np.int64))
-    with pytest.raises(RuntimeError, match=r"ck\.npz.*\n.*2\.weight: expected \(7, 4\), got \(2, 4\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"ck\.npz.*\n.*2\.weight: expected \(7, 4\), got \(2, 4\)"):
         load_checkpoint(tmp_path / "ck.npz", model)
 
 
@@ -232,9 +236,11 @@ def test_failed_serialisation_leaves_the_old_checkpoint(tmp_path):
 
 
 def test_checkpoint_is_read_without_pickle(tmp_path):
-    header = np.array('{"format": "minifaceattr-checkpoint", "version": 1, "architecture": "Sequential", "meta": {}}')
+    header = np.array('{"format": "minifaceattr-checkpoint", "version": 1, '
+                      '"architecture": "Sequential", "meta": {}}')
     buffer = io.BytesIO()
-    np.savez(buffer, __checkpoint__=header, **{"model/0.weight": np.array([object()], dtype=object)})
+    np.savez(buffer, __checkpoint__=header,
+             **{"model/0.weight": np.array([object()], dtype=object)})
     (tmp_path / "ck.npz").write_bytes(buffer.getvalue())
     with pytest.raises(ValueError, match="ck.npz"):
         load_checkpoint(tmp_path / "ck.npz", small_model())

@@ -193,7 +193,8 @@ def test_atomic_add_across_blocks(module):
 # ---- argument checks ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    ((np.zeros(4, np.float32), np.zeros(1), np.int32(4)), r"'x' \(const double\* x\) needs dtype float64"),
+    ((np.zeros(4, np.float32), np.zeros(1), np.int32(4)),
+     r"'x' \(const double\* x\) needs dtype float64"),
     ((np.zeros(8)[::2], np.zeros(1), np.int32(4)), "'x'.*C-contiguous"),
     ((np.zeros(4), np.zeros(1), 4), "'n' \\(int n\\) needs np.int32\\(value\\), got a Python int"),
     ((np.zeros(4), np.zeros(1), np.int64(4)), "'n'.*needs np.int32.*got np.int64"),
@@ -231,7 +232,8 @@ def test_unknown_kernel_is_an_error(mod64):
 
 def test_compile_error_shows_the_compiler_log():
     source = 'extern "C" __global__ void k(real_t* x) {\n    x[0] = undeclared_name;\n}\n'
-    with pytest.raises(RuntimeError, match=r"(?s)could not compile broken\.cu.*broken\.cu:2.*undeclared_name"):
+    with pytest.raises(RuntimeError,
+                       match=r"(?s)could not compile broken\.cu.*broken\.cu:2.*undeclared_name"):
         RawModule(source, ("-Dreal_t=float",), name="broken.cu").get_function("k")
 
 

@@ -18,9 +18,9 @@ def run_example(script, *args, cwd):
 
 def test_train_lfwa_on_synthetic_faces(tmp_path):
     out = tmp_path / "run"
-    stdout = run_example("train_lfwa.py", "--epochs", "1", "--train-size", "64", "--test-size", "32",
-                         "--width", "4", "--image-size", "32", "--batch-size", "16", "--workers", "0",
-                         "--out", str(out), cwd=tmp_path)
+    stdout = run_example("train_lfwa.py", "--epochs", "1", "--train-size", "64",
+                         "--test-size", "32", "--width", "4", "--image-size", "32",
+                         "--batch-size", "16", "--workers", "0", "--out", str(out), cwd=tmp_path)
     assert stdout.splitlines()[0].startswith("SYNTHETIC faces"), stdout[:300]
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["mean_accuracy"] <= 1 and 0 <= metrics["balanced_accuracy"] <= 1
@@ -46,6 +46,7 @@ def test_predict_rebuilds_the_trained_model(tmp_path):
     run_example("train_lfwa.py", "--epochs", "1", "--train-size", "32", "--test-size", "16",
                 "--width", "4", "--image-size", "32", "--batch-size", "16", "--workers", "0",
                 "--out", str(out), cwd=tmp_path)
-    stdout = run_example("predict.py", str(out / "checkpoint.npz"), "--synthetic", "2", cwd=tmp_path)
+    stdout = run_example("predict.py", str(out / "checkpoint.npz"), "--synthetic", "2",
+                         cwd=tmp_path)
     assert stdout.count("synthetic test face") == 2
     assert (out / "predict_attention.png").stat().st_size > 0

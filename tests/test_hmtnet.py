@@ -87,7 +87,8 @@ def test_race_reads_the_average_of_conv3_before_bn_relu3_and_relu5():
     x = images(2, 48)
     conv3 = model.conv3.conv(model_stem(model, x))           # before its batch norm
     relu3 = F.relu(model.conv3.bn(conv3))
-    relu5 = F.relu(model.conv5.bn(model.conv5.conv(F.relu(model.conv4.bn(model.conv4.conv(relu3))))))
+    relu4 = F.relu(model.conv4.bn(model.conv4.conv(relu3)))
+    relu5 = F.relu(model.conv5.bn(model.conv5.conv(relu4)))
     fused = (conv3.data + relu3.data + relu5.data) / 3
     np.testing.assert_allclose(model.features(x)["fused"].data, fused, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(model(x).race.data, model.race_branch(mfa.tensor(fused)).data,
@@ -153,17 +154,20 @@ def test_loss_is_eq6_with_weights_1_1_2():
     expected = ce(g, t["gender"]) + ce(r, t["race"]) + 2 * huber
     assert float(HMTLoss()(out, t).data) == pytest.approx(expected, rel=1e-5)
     mse = float(HMTLoss(score="mse")(out, t).data)
-    assert mse == pytest.approx(ce(g, t["gender"]) + ce(r, t["race"]) + 2 * np.mean(d ** 2), rel=1e-5)
+    assert mse == pytest.approx(ce(g, t["gender"]) + ce(r, t["race"]) + 2 * np.mean(d ** 2),
+                                rel=1e-5)
     with pytest.raises(ValueError, match="score loss"):
         HMTLoss(score="huber")
 
 
 def test_metrics_have_the_papers_five_keys():
-    out = HMTOutput(mfa.tensor(np.array([[2.0, 0.0], [0.0, 1.0]])), mfa.tensor(np.array([[0.0, 1.0], [0.0, 1.0]])),
+    out = HMTOutput(mfa.tensor(np.array([[2.0, 0.0], [0.0, 1.0]])),
+                    mfa.tensor(np.array([[0.0, 1.0], [0.0, 1.0]])),
                     mfa.tensor(np.array([3.0, 4.0])))
     m = HMTMetrics().update(out, {"gender": np.array([0, 0]), "race": np.array([1, 0]),
                                   "score": np.array([3.5, 4.5])}).compute()
-    assert m == pytest.approx({"mae": 0.5, "rmse": 0.5, "pc": 1.0, "acc_race": 0.5, "acc_gender": 0.5})
+    assert m == pytest.approx({"mae": 0.5, "rmse": 0.5, "pc": 1.0,
+                               "acc_race": 0.5, "acc_gender": 0.5})
 
 
 def train_steps(model, loss_fn, x, t, steps=15):
@@ -175,7 +179,8 @@ def train_steps(model, loss_fn, x, t, steps=15):
         opt.step()
 
 
-@pytest.mark.parametrize("aggregator,score", [("avg", s) for s in SCORE_LOSSES] + [("concat", "smooth_huber")])
+@pytest.mark.parametrize("aggregator,score",
+                         [("avg", s) for s in SCORE_LOSSES] + [("concat", "smooth_huber")])
 def test_it_learns_a_tiny_batch(aggregator, score):
     mfa.manual_seed(0)
     model, loss_fn = HMTNet(TINY, aggregator), HMTLoss(score=score)

@@ -41,7 +41,8 @@ def nvrtc_compile(nvrtc, source, name, options):
         # object, and NVRTC writing its "\0" into it corrupts every later b" " in the process.
         log = bytearray(size)
         nvrtc.nvrtcGetProgramLog(program, log)
-        return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").rstrip("\0 \n")
+        return (result == nvrtc.nvrtcResult.NVRTC_SUCCESS,
+                log.decode(errors="replace").rstrip("\0 \n"))
     finally:
         nvrtc.nvrtcDestroyProgram(program)
 

@@ -105,9 +105,11 @@ def test_every_exercise_has_test_answers(lesson):
     assert sorted(key) == list(range(1, len(exercises) + 1)), (
         f"lessons/answers/{lesson.name} needs ANSWERS for exercises 1..{len(exercises)}")
     for n, answers in key.items():
-        assert answers.get("right") and answers.get("wrong"), f"exercise {n}: a right and a wrong answer"
+        assert answers.get("right") and answers.get("wrong"), (
+            f"exercise {n}: a right and a wrong answer")
     for exercise in exercises:
-        assert exercise.question, f"exercise {exercise.title!r} has no question (its check's docstring)"
+        assert exercise.question, (
+            f"exercise {exercise.title!r} has no question (its check's docstring)")
 
 
 @pytest.mark.parametrize("lesson, n, answer", answer_cases("right"))
@@ -133,7 +135,8 @@ def test_check_on_the_command_line(lesson, tmp_path):
         cases.append((n, answers["wrong"][0], 1, "Not yet"))
         if load(lesson).EXERCISES[n - 1].edit is not None:
             cases.append((n, None, 1, "Not yet"))
-    running = [subprocess.Popen([sys.executable, str(lesson), "--check", str(n)] + ([answer] if answer else []),
+    running = [subprocess.Popen([sys.executable, str(lesson), "--check", str(n)]
+                                + ([answer] if answer else []),
                                 cwd=tmp_path, env=env_for(tmp_path), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                for n, answer, _, _ in cases]

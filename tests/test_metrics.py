@@ -79,14 +79,16 @@ def test_logits_threshold_at_zero_and_signed_targets(rng):
 
 
 def test_custom_threshold():
-    result = metrics.attribute_metrics(np.array([[0.3], [0.1]]), np.array([[1], [0]]), threshold=0.2)
+    result = metrics.attribute_metrics(np.array([[0.3], [0.1]]), np.array([[1], [0]]),
+                                       threshold=0.2)
     assert result["mean_accuracy"] == 1.0
 
 
 def test_groups_by_index_or_by_name():
     names = ["a", "b", "c"]
     by_index = metrics.attribute_metrics(PROBS, TARGETS, names, groups={"g1": [0, 1], "g2": [2]})
-    by_name = metrics.attribute_metrics(PROBS, TARGETS, names, groups={"g1": ("a", "b"), "g2": ["c"]})
+    by_name = metrics.attribute_metrics(PROBS, TARGETS, names,
+                                        groups={"g1": ("a", "b"), "g2": ["c"]})
     assert by_index["groups"] == by_name["groups"]
     assert by_index["groups"]["g1"] == {"mean_accuracy": 0.625, "balanced_accuracy": 0.625}
     assert by_index["groups"]["g2"]["mean_accuracy"] == 0.25

@@ -15,7 +15,8 @@ def tiny(variant="full", **kw):
 
 
 def images(n, size, seed=0):
-    return mfa.tensor(np.random.default_rng(seed).standard_normal((n, 3, size, size)).astype(np.float32))
+    rng = np.random.default_rng(seed)
+    return mfa.tensor(rng.standard_normal((n, 3, size, size)).astype(np.float32))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -64,7 +65,8 @@ def test_random_direction_gradient_check_in_float64():
     model.to(np.float64)
     x = mfa.tensor(np.random.default_rng(2).standard_normal((2, 3, 32, 32)), requires_grad=True)
     target = np.random.default_rng(3).integers(0, 2, (2, 40)).astype(np.float64)
-    params = [p for n, p in model.named_parameters() if n.startswith(("gal.1", "gcl.0", "classifiers.1"))]
+    params = [p for n, p in model.named_parameters()
+              if n.startswith(("gal.1", "gcl.0", "classifiers.1"))]
 
     def loss(x, *_):
         return mggnet_loss(model(x), target)

@@ -16,7 +16,8 @@ def test_batch_norm_running_statistics_by_hand(rng):
     np.testing.assert_allclose(bn.running_var, 0.9 + 0.1 * var, rtol=1e-12)
     assert bn.num_batches_tracked == 1
     y = bn.eval()(mfa.tensor(x)).data
-    np.testing.assert_allclose(y, (x - bn.running_mean[:, None, None]) / np.sqrt(bn.running_var[:, None, None] + 1e-5))
+    np.testing.assert_allclose(y, (x - bn.running_mean[:, None, None])
+                               / np.sqrt(bn.running_var[:, None, None] + 1e-5))
     assert bn.num_batches_tracked == 1
 
 
@@ -31,7 +32,8 @@ def test_conv_module_shapes_and_repr(rng):
     conv = nn.Conv2d(3, 5, kernel_size=(3, 1), stride=2, padding=1)
     assert conv.weight.shape == (5, 3, 3, 1) and conv.bias.shape == (5,)
     assert repr(conv) == "Conv2d(3, 5, kernel_size=(3, 1), stride=(2, 2), padding=(1, 1))"
-    assert conv(mfa.tensor(rng.standard_normal((2, 3, 7, 6)).astype(np.float32))).shape == (2, 5, 4, 4)
+    x = mfa.tensor(rng.standard_normal((2, 3, 7, 6)).astype(np.float32))
+    assert conv(x).shape == (2, 5, 4, 4)
     assert np.abs(conv.weight.data).max() <= 1 / np.sqrt(9)
 
 

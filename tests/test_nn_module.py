@@ -32,7 +32,8 @@ class Net(nn.Module):
 
 def test_registration_and_names():
     net = Net()
-    assert [n for n, _ in net.named_parameters()] == ["fc1.weight", "fc1.bias", "scale.gain", "head.1.weight"]
+    assert [n for n, _ in net.named_parameters()] == ["fc1.weight", "fc1.bias", "scale.gain",
+                                                      "head.1.weight"]
     assert [n for n, _ in net.named_buffers()] == ["scale.calls", "scale.offset"]
     assert [n for n, _ in net.named_children()] == ["fc1", "scale", "head"]
     assert [n for n, _ in net.named_modules()] == ["", "fc1", "scale", "head", "head.0", "head.1"]
@@ -122,7 +123,8 @@ def test_train_eval_and_zero_grad(rng):
 def test_repr_reads_like_pytorch():
     text = repr(Net())
     assert "(fc1): Linear(in_features=4, out_features=3, bias=True)" in text
-    assert "(head): Sequential(\n    (0): ReLU()\n    (1): Linear(in_features=3, out_features=2, bias=False)" in text
+    assert ("(head): Sequential(\n    (0): ReLU()\n"
+            "    (1): Linear(in_features=3, out_features=2, bias=False)") in text
 
 
 def test_containers():
@@ -162,7 +164,8 @@ def test_kaiming_normal_fan_out_std():
 def test_linear_module_gradients(rng):
     layer = nn.Linear(3, 2).double()
     x = mfa.tensor(rng.standard_normal((4, 3)), requires_grad=True)
-    assert mfa.gradcheck(lambda x, w, b: mfa.functional.linear(x, w, b), [x, layer.weight, layer.bias])
+    assert mfa.gradcheck(lambda x, w, b: mfa.functional.linear(x, w, b),
+                         [x, layer.weight, layer.bias])
     layer.zero_grad()
     layer(x).sum().backward()
     np.testing.assert_allclose(layer.bias.grad, [4.0, 4.0])
@@ -182,5 +185,6 @@ def test_batch_norm_buffers_follow_pytorch_names():
     bn = nn.BatchNorm2d(3)
     state = bn.state_dict()
     assert list(state) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
-    assert state["num_batches_tracked"].shape == () and state["num_batches_tracked"].dtype == np.int64
+    tracked = state["num_batches_tracked"]
+    assert tracked.shape == () and tracked.dtype == np.int64
     np.testing.assert_array_equal(state["running_var"], np.ones(3))

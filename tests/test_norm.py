@@ -170,7 +170,8 @@ def test_elementwise_kernels_match_numpy(backend, rng, shape):
     inv_std = (rng.random(c) + 0.5).astype(np.float32)
     xhat = (x3 - mean[:, None]) * inv_std[:, None]
     expected_y = xhat * weight[:, None] + bias[:, None]
-    expected_dx = (weight * inv_std)[:, None] * (gy3 - mean_gy[:, None] - xhat * mean_gy_xhat[:, None])
+    expected_dx = ((weight * inv_std)[:, None]
+                   * (gy3 - mean_gy[:, None] - xhat * mean_gy_xhat[:, None]))
 
     def run(name, *inputs):
         out = backend.asarray(np.full(x3.shape, np.nan, np.float32))

@@ -8,7 +8,8 @@ from minifaceattr import nn, optim
 
 
 def make_params(rng, dtype=np.float64):
-    return [nn.Parameter(rng.standard_normal(shape).astype(dtype)) for shape in ((3, 4), (4,), (2, 1))]
+    return [nn.Parameter(rng.standard_normal(shape).astype(dtype))
+            for shape in ((3, 4), (4,), (2, 1))]
 
 
 def gradient_sequence(rng, params, steps):
@@ -81,7 +82,8 @@ def test_state_dict_resume_is_exact(rng, factory):
             p.grad = g
         opt.step()
     saved = copy.deepcopy(opt.state_dict())
-    assert all(isinstance(v, (np.ndarray, int)) for s in saved["state"].values() for v in s.values())
+    assert all(isinstance(v, (np.ndarray, int))
+               for s in saved["state"].values() for v in s.values())
     resumed = factory(params)
     resumed.load_state_dict(saved)
     for step_grads in grads[2:]:
@@ -213,7 +215,8 @@ def test_lr_scheduler_module_holds_every_schedule():
 @pytest.mark.torch
 def test_schedules_match_pytorch():
     torch = pytest.importorskip("torch")
-    for ours_cls, theirs_cls, kwargs in [(optim.StepLR, torch.optim.lr_scheduler.StepLR, dict(step_size=3, gamma=0.3)),
+    for ours_cls, theirs_cls, kwargs in [(optim.StepLR, torch.optim.lr_scheduler.StepLR,
+                                          dict(step_size=3, gamma=0.3)),
                                          (optim.MultiStepLR, torch.optim.lr_scheduler.MultiStepLR,
                                           dict(milestones=[2, 5], gamma=0.1)),
                                          (optim.lr_scheduler.CosineAnnealingLR,

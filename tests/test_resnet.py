@@ -36,23 +36,27 @@ def test_parameter_counts(resnet18):
 def test_torchvision_names_and_shapes(resnet18):
     state = resnet18.state_dict()
     assert len(state) == 122
-    expected = {"conv1.weight": (64, 3, 7, 7), "bn1.running_var": (64,), "bn1.num_batches_tracked": (),
+    expected = {"conv1.weight": (64, 3, 7, 7), "bn1.running_var": (64,),
+                "bn1.num_batches_tracked": (),
                 "layer1.1.conv2.weight": (64, 64, 3, 3), "layer2.0.conv1.weight": (128, 64, 3, 3),
-                "layer2.0.downsample.0.weight": (128, 64, 1, 1), "layer2.0.downsample.1.running_mean": (128,),
+                "layer2.0.downsample.0.weight": (128, 64, 1, 1),
+                "layer2.0.downsample.1.running_mean": (128,),
                 "layer4.1.bn2.bias": (512,), "fc.weight": (1000, 512), "fc.bias": (1000,)}
     for name, shape in expected.items():
         assert state[name].shape == shape, name
     assert not any(k.startswith("layer1.0.downsample") for k in state)
     assert list(state)[:6] == ["conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean",
                                "bn1.running_var", "bn1.num_batches_tracked"]
-    assert all(v.dtype == np.float32 for k, v in state.items() if not k.endswith("num_batches_tracked"))
+    assert all(v.dtype == np.float32 for k, v in state.items()
+               if not k.endswith("num_batches_tracked"))
     assert resnet18.arch == "resnet18" and models.resnet34().arch == "resnet34"
 
 
 def test_initialisation_follows_torchvision(resnet18):
     w = resnet18.layer3[0].conv1.weight.data
     assert abs(w.std() / np.sqrt(2 / (256 * 9)) - 1) < 0.02   # He normal, fan out
-    assert np.all(resnet18.layer3[0].bn1.weight.data == 1) and np.all(resnet18.layer3[0].bn1.bias.data == 0)
+    bn1 = resnet18.layer3[0].bn1
+    assert np.all(bn1.weight.data == 1) and np.all(bn1.bias.data == 0)
     assert np.abs(resnet18.fc.weight.data).max() <= 1 / np.sqrt(512)
 
 
@@ -94,7 +98,8 @@ def test_pretrained_npz_keeps_a_new_head(tmp_path, rng):
     save_weights(tmp_path / "r18.npz", source)
     with pytest.warns(UserWarning, match="fc.bias, fc.weight"):
         model = models.resnet18(num_classes=40, width=4, weights=tmp_path / "r18.npz")
-    np.testing.assert_array_equal(model.layer4[1].conv2.weight.data, source.layer4[1].conv2.weight.data)
+    np.testing.assert_array_equal(model.layer4[1].conv2.weight.data,
+                                  source.layer4[1].conv2.weight.data)
     assert model.fc.weight.shape == (40, 32)
     same = models.resnet18(num_classes=1000, width=4, weights=tmp_path / "r18.npz")
     x = images(rng)
@@ -110,7 +115,8 @@ def test_pretrained_file_without_batch_counters_loads(tmp_path):
     np.testing.assert_array_equal(model.fc.bias.data, state["fc.bias"])
     del state["layer1.0.bn1.running_var"]
     np.savez(tmp_path / "broken.npz", **state)
-    with pytest.raises(RuntimeError, match=r"broken\.npz(.|\n)*missing keys: layer1\.0\.bn1\.running_var"):
+    with pytest.raises(RuntimeError,
+                       match=r"broken\.npz(.|\n)*missing keys: layer1\.0\.bn1\.running_var"):
         models.resnet18(num_classes=1000, width=4, weights=tmp_path / "broken.npz")
 
 

@@ -42,7 +42,8 @@ class TorchResNet18(tnn.Module):
             stride = 1 if k == 0 else 2
             down = None
             if stride != 1 or cin != cout:
-                down = tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
+                down = tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False),
+                                      tnn.BatchNorm2d(cout))
             setattr(self, f"layer{k + 1}", tnn.Sequential(TorchBasicBlock(cin, cout, stride, down),
                                                           TorchBasicBlock(cout, cout)))
             cin = cout
@@ -105,7 +106,8 @@ def test_logits_and_every_gradient_match(rng, mode):
 def test_three_sgd_steps_match(rng):
     ours, theirs = twin_models(width=8)
     settings = dict(lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    opt, topt = optim.SGD(ours.parameters(), **settings), torch.optim.SGD(theirs.parameters(), **settings)
+    opt = optim.SGD(ours.parameters(), **settings)
+    topt = torch.optim.SGD(theirs.parameters(), **settings)
     for _ in range(3):
         x, v = rng.standard_normal((4, 3, 32, 32)), rng.standard_normal((4, 40))
         opt.zero_grad()

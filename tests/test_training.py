@@ -73,7 +73,8 @@ def assert_same_optimizer(a, b):
     assert sa["param_groups"] == sb["param_groups"]
     assert a.scheduler.state_dict() == b.scheduler.state_dict()
     for k in sa["state"]:
-        np.testing.assert_array_equal(sa["state"][k]["momentum_buffer"], sb["state"][k]["momentum_buffer"])
+        np.testing.assert_array_equal(sa["state"][k]["momentum_buffer"],
+                                      sb["state"][k]["momentum_buffer"])
 
 
 def losses(history):
@@ -124,7 +125,8 @@ def test_ctrl_c_mid_epoch_saves_exact_state(tmp_path, straight):
     ctrl_c = stop_at(7, lambda loss: (signal.raise_signal(signal.SIGINT), loss)[1])
     with pytest.raises(TrainingInterrupted) as stopped:
         train(tmp_path / "run", 2, loss_fn=ctrl_c)
-    assert stopped.value.exact and (stopped.value.epochs_done, stopped.value.step_in_epoch) == (1, 2)
+    stop = stopped.value
+    assert stop.exact and (stop.epochs_done, stop.step_in_epoch) == (1, 2)
     header, _ = read_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert (header["meta"]["run"]["epochs_done"], header["meta"]["run"]["step_in_epoch"]) == (1, 2)
     resumed, resumed_opt, resumed_history = train(tmp_path / "run", 2, seed=99, resume=True)
@@ -220,7 +222,8 @@ def test_outputs_stay_in_out_dir(tmp_path, monkeypatch, capsys):
     model, _, history = train("out", 3, evaluate=lambda m: {"score": next(scores)},
                               best_metric="score", description="3-attribute Gaussian points")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["best.npz", "checkpoint.npz", "log.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["best.npz", "checkpoint.npz",
+                                                                    "log.csv"]
     printed = capsys.readouterr().out
     first = printed.splitlines()[0]
     assert first.startswith("Training on cpu: 36 training samples") and "5 batches" in first
@@ -239,7 +242,8 @@ def test_synthetic_data_is_named_in_the_first_line(tmp_path, capsys):
     faces = SynthFaces(4, image_size=16, cache=False, verbose=False)
     mfa.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16 * 3, 40))
-    loader = DataLoader(faces, 2, transform=lambda image: image.transpose(2, 0, 1) / np.float32(255))
+    loader = DataLoader(faces, 2,
+                        transform=lambda image: image.transpose(2, 0, 1) / np.float32(255))
     fit(model, optim.SGD(model.parameters(), lr=0.01), loader, bce, 1, tmp_path, progress=False)
     assert "4 training samples (SYNTHETIC)" in capsys.readouterr().out.splitlines()[0]
 
@@ -270,7 +274,8 @@ def test_resume_guards(tmp_path, capsys):
     model, optimizer, scheduler, _ = make_run()
     other_seed = DataLoader(Points(), batch_size=8, shuffle=True, seed=6)
     with pytest.raises(ValueError, match="seed"):
-        fit(model, optimizer, other_seed, bce, 2, tmp_path / "run", scheduler=scheduler, resume=True)
+        fit(model, optimizer, other_seed, bce, 2, tmp_path / "run", scheduler=scheduler,
+            resume=True)
     with pytest.raises(ValueError, match="already holds a run .*resume=True .*overwrite=True"):
         train(tmp_path / "run", 1)                      # afresh where a run is: refused
     train(tmp_path / "run", 1, overwrite=True)
