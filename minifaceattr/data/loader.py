@@ -20,6 +20,8 @@ interpreter; batches come back through a pipe. Once CuPy has been used, the work
 (fresh interpreters that receive the loader pickled) rather than forked: a child forked from a
 process that has initialised CUDA cannot use it, and can hang on the state it inherited.
 """
+from __future__ import annotations
+
 import functools
 import inspect
 import math
@@ -29,6 +31,7 @@ import sys
 import warnings
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -69,6 +72,13 @@ def _takes_rng(transform):
         return False
 
 
+class Dataset(Protocol):
+    """What a DataLoader reads: ``len(dataset)``, and ``dataset[i]`` -> ``(image, target)``."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> tuple[Any, Any]: ...
+
+
 class DataLoader:
     """Batches of ``(images, targets)`` NumPy arrays from a dataset (anything with ``len`` and
     indexing to ``(image, target)``).
@@ -79,8 +89,10 @@ class DataLoader:
     "thread" or "process" (forked, on Linux; threads elsewhere). Workers must not use the GPU;
     ``prefetch``: batches each worker keeps ready ahead of the caller."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, seed=0, drop_last=False,
-                 workers=0, transform=None, prefetch=2, worker_type="thread", *, num_workers=None):
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False, seed: int = 0,
+                 drop_last: bool = False, workers: int = 0, transform: Callable | None = None,
+                 prefetch: int = 2, worker_type: str = "thread", *,
+                 num_workers: int | None = None) -> None:
         if num_workers is not None:  # PyTorch's name
             if workers not in (0, num_workers):
                 raise ValueError(f"DataLoader: workers={workers} and num_workers={num_workers} "
@@ -102,35 +114,35 @@ class DataLoader:
         self._pass_rng = transform is not None and _takes_rng(transform)
         self.epoch, self.start_batch = 0, 0
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Batches per epoch."""
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
-    def set_epoch(self, epoch, start_batch=0):
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Make the next ``for`` loop produce epoch ``epoch`` from batch ``start_batch`` on."""
         self.epoch, self.start_batch = int(epoch), int(start_batch)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "start_batch": self.start_batch, "seed": self.seed}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, int]) -> None:
         self.seed = state.get("seed", self.seed)
         self.set_epoch(state["epoch"], state.get("start_batch", 0))
 
-    def order(self, epoch):
+    def order(self, epoch: int) -> np.ndarray:
         """The sample indices of an epoch, in the order they are served."""
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
         return np.random.default_rng([self.seed, 0, epoch]).permutation(n)
 
-    def batch_indices(self, epoch):
+    def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """The index arrays of an epoch's batches."""
         order = self.order(epoch)
         return [order[k * self.batch_size:(k + 1) * self.batch_size] for k in range(len(self))]
 
-    def load_sample(self, index, epoch):
+    def load_sample(self, index: int, epoch: int) -> tuple[Any, Any]:
         image, target = self.dataset[int(index)]
         if self.transform is not None:
             if self._pass_rng:
@@ -140,12 +152,12 @@ class DataLoader:
                 image = self.transform(image)
         return image, target
 
-    def load_batch(self, indices, epoch):
+    def load_batch(self, indices: Iterable[int], epoch: int) -> tuple[np.ndarray, Any]:
         """One batch: (stacked images, stacked targets)."""
         samples = [self.load_sample(i, epoch) for i in indices]
         return stack([s[0] for s in samples]), stack([s[1] for s in samples])
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, Any]]:
         epoch, start = self.epoch, self.start_batch
         self.epoch, self.start_batch = epoch + 1, 0
         batches = self.batch_indices(epoch)[start:]
@@ -166,7 +178,7 @@ class DataLoader:
                 pool = ProcessPoolExecutor(self.workers, mp_context=fork)
                 return pool, functools.partial(_load_batch_in_process, id(self))
             warnings.warn("worker_type='process' forks, which only Linux does safely; "
-                          "using threads")
+                          "using threads", stacklevel=3)  # at the caller's for loop
         return ThreadPoolExecutor(self.workers, thread_name_prefix="DataLoader"), self.load_batch
 
     def _spawned_pool(self):
