@@ -10,6 +10,8 @@ Layout (files may also sit in the official ``Anno/``, ``Eval/`` and ``Img/`` sub
     >>> data = CelebA("data/celeba", split="train")
     >>> image, target = data[0]   # (218, 178, 3) uint8, (40,) int64 of 0/1
 """
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,8 @@ class CelebA(LabelledImages):
     ``check_images`` verifies at construction that every listed image exists (one directory
     listing); a corrupt image is reported when it is loaded."""
 
-    def __init__(self, root, split="train", image_dir="img_align_celeba", check_images=True):
+    def __init__(self, root: str | Path, split: str = "train",
+                 image_dir: str = "img_align_celeba", check_images: bool = True) -> None:
         root = Path(root)
         split = {"val": "valid"}.get(split, split)
         if split not in (*PARTITIONS, "all"):
@@ -91,5 +94,5 @@ class CelebA(LabelledImages):
         if check_images:
             check_images_exist(self.image_dir, self.files, attr_path)
 
-    def target(self, i):
+    def target(self, i: int) -> np.ndarray:
         return self.labels[i]

@@ -10,6 +10,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -161,7 +162,7 @@ class LabelledImages:
     (names relative to ``image_dir``) and define ``target(i)``."""
 
     image_dir = Path(".")
-    files = ()
+    files: Sequence[str] = ()
 
     def __len__(self):
         return len(self.files)

@@ -17,6 +17,8 @@ Plain-text layout (no h5py needed), used when ``lfw_att_40.mat`` is absent::
 
 Backslashes in image names become slashes.
 """
+from __future__ import annotations
+
 import re
 from pathlib import Path
 
@@ -226,7 +228,8 @@ class LFWA(LabelledImages):
     ``labels``: (N, 40) int64; ``files``: image paths relative to ``image_dir``.
     ``format``: "mat", "text" or "auto" (the .mat files when present)."""
 
-    def __init__(self, root, split="train", image_dir="lfw", format="auto", check_images=True):
+    def __init__(self, root: str | Path, split: str = "train", image_dir: str = "lfw",
+                 format: str = "auto", check_images: bool = True) -> None:
         root = Path(root)
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}: LFWA has {SPLITS}")
@@ -255,5 +258,5 @@ class LFWA(LabelledImages):
         if check_images:
             check_images_exist(self.image_dir, self.files, attr_path)
 
-    def target(self, i):
+    def target(self, i: int) -> np.ndarray:
         return self.labels[i]

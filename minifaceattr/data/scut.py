@@ -14,6 +14,8 @@ Each list has lines "CM148.jpg 3.516667": the image and its mean beauty score in
     >>> data = SCUTFBP5500("data/SCUT-FBP5500_v2", split="train")          # the 60/40 split
     >>> image, target = data[0]   # target: {"score": float32, "race": int64, "gender": int64}
 """
+from __future__ import annotations
+
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +90,8 @@ class SCUTFBP5500(LabelledImages):
     ``{"score": float32, "race": int64 (0 Asian, 1 Caucasian), "gender": int64 (0 female,
     1 male)}``. Arrays: ``scores``, ``races``, ``genders``; ``files``: image names."""
 
-    def __init__(self, root, split="train", fold=None, check_images=True):
+    def __init__(self, root: str | Path, split: str = "train", fold: int | None = None,
+                 check_images: bool = True) -> None:
         if split not in ("train", "test", "all"):
             raise ValueError(f"unknown split {split!r}: expected train, test or all")
         path = list_path(root, split, fold)
@@ -102,5 +105,5 @@ class SCUTFBP5500(LabelledImages):
         if check_images:
             check_images_exist(self.image_dir, self.files, path)
 
-    def target(self, i):
+    def target(self, i: int) -> dict[str, np.generic]:
         return {"score": self.scores[i], "race": self.races[i], "gender": self.genders[i]}

@@ -14,6 +14,8 @@ the Pearson correlation between score and visible part is about 0.9.
     >>> data = SynthFBP(550, image_size=64, seed=0, split="train")
     >>> image, target = data[0]   # target: {"score": float32, "race": int64, "gender": int64}
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -100,15 +102,16 @@ class SynthFBP(SyntheticDataset):
     kind = 2
     modules = (drawing, face_style, label_model)
 
-    def __init__(self, n=5500, image_size=64, seed=0, split="train", cache=True, supersample=3,
-                 workers=None, verbose=True):
+    def __init__(self, n: int = 5500, image_size: int = 64, seed: int = 0, split: str = "train",
+                 cache: bool = True, supersample: int = 3, workers: int | None = None,
+                 verbose: bool = True) -> None:
         super().__init__(n, image_size, seed, split, cache, supersample, workers, verbose)
         model = celeba_label_model()
         male = ATTRIBUTES.index("Male")
         self.races, self.genders = categories(self.n, lambda c: self.rng(c, stream=1))
         self.scores = np.zeros(self.n, np.float32)
         self.attributes = np.zeros((self.n, len(ATTRIBUTES)), np.int64)
-        self._styles = []
+        self._styles: list[dict] = []
         for i, (race, gender) in enumerate(zip(self.races, self.genders)):
             rng = self.rng(i)
             self.attributes[i] = race_attributes(model.sample_given(rng, male, gender), race, rng)
@@ -117,11 +120,11 @@ class SynthFBP(SyntheticDataset):
             self.scores[i] = beauty_score(visible, rng.standard_normal())
             self._styles.append(style)
 
-    def draw(self, i):
+    def draw(self, i: int) -> np.ndarray:
         return draw_face(self.attributes[i], self._styles[i], self.image_size, self.supersample)
 
-    def target(self, i):
+    def target(self, i: int) -> dict[str, np.generic]:
         return {"score": self.scores[i], "race": self.races[i], "gender": self.genders[i]}
 
-    def signature(self):
+    def signature(self) -> np.ndarray:
         return np.concatenate([self.scores, self.races, self.genders]).astype(np.float64)
