@@ -15,16 +15,23 @@ that the loss is a finite number, ``backward()``, ``optimizer.step()``. After ea
 resume + 1 epoch give the same weights, bit for bit. A folder that holds a run is never
 overwritten unless ``overwrite=True`` (see run_folders.py).
 """
+from __future__ import annotations
+
 import inspect
 import itertools
 import math
 import numbers
 import time
 from pathlib import Path
+from typing import Any, Callable
 
+from ..autograd import Tensor
 from ..backend import check_device, device_of
+from ..data.loader import DataLoader
 from ..data.files import DatasetFormatError
 from ..data.synthetic import SyntheticDataset
+from ..nn import Module
+from ..optim import LRScheduler, Optimizer
 from ..serialization import save_checkpoint
 from .evaluation import evaluation_mode, to_batch_device
 from .guards import (NonFiniteLossError, TrainingDataError, check_finite_loss,
@@ -36,9 +43,14 @@ from .run_folders import RUN_FILES, holds_run, refuse_existing_run
 from .run_state import EpochSums, RunState, load_run, save_run
 
 
-def fit(model, optimizer, train_loader, loss_fn, epochs, out_dir, evaluate=None, scheduler=None,
-        device="cpu", resume=False, meta=None, progress=True, log_every=20, description=None,
-        best_metric=None, best_mode="max", overwrite=False):
+def fit(model: Module, optimizer: Optimizer, train_loader: DataLoader,
+        loss_fn: Callable[[Module, Tensor, Any], Tensor], epochs: int, out_dir: str | Path,
+        evaluate: Callable[[Module], dict[str, float]] | None = None,
+        scheduler: LRScheduler | None = None, device: str = "cpu",
+        resume: bool | str | Path = False, meta: dict[str, Any] | None = None,
+        progress: bool = True, log_every: int = 20, description: str | None = None,
+        best_metric: str | None = None, best_mode: str = "max",
+        overwrite: bool = False) -> list[dict[str, Any]]:
     """Train ``model`` until ``epochs`` epochs are done in all (counting those before a
     resume); return the history, a list with one dict per epoch (the rows of log.csv).
 
@@ -104,7 +116,8 @@ class TrainingRun:
             self.save()                # a run stopped in its first epoch can resume too
             return
         given = base_learning_rates(self.optimizer)
-        self.state, saved_meta = load_run(path, self.model, self.optimizer, self.scheduler, self.loader)
+        self.state, saved_meta = load_run(path, self.model, self.optimizer, self.scheduler,
+                                          self.loader)
         self.saved_at = self.state.where()
         print(f"Resuming from {path}: {self.state.where()} ({self.state.global_step} steps done)",
               flush=True)
