@@ -81,7 +81,8 @@ def section_1_forward_and_central(exact):
     course.section("1. Forward and central differences")
     s = 1 / (1 + np.exp(-X0))
     print(f"f(x) = x*sigmoid(x) at x = {X0}:  the engine's backward says f'(x) = {exact:.12f}")
-    print(f"                     the formula s*(1 + x*(1 - s)), s = sigmoid(x), gives {s * (1 + X0 * (1 - s)):.12f}")
+    print(f"                     the formula s*(1 + x*(1 - s)), s = sigmoid(x), gives "
+          f"{s * (1 + X0 * (1 - s)):.12f}")
     print("\n     eps   forward-difference error   central-difference error   (float64)")
     errors = {}
     for eps in [1e-1, 1e-2, 1e-3, 1e-4]:
@@ -113,9 +114,10 @@ def section_2_why_float64(exact, steps_per_decade):
     best = {dtype: epsilons[np.argmin(err)] for dtype, err in errors.items()}
     print(f"best eps: float32 {best[np.float32]:.0e} (error {errors[np.float32].min():.1e}), "
           f"float64 {best[np.float64]:.0e} (error {errors[np.float64].min():.1e})")
-    at_gradcheck_eps = {dtype: err[np.argmin(np.abs(epsilons - 1e-6))] for dtype, err in errors.items()}
-    print(f"at eps = 1e-6 (gradcheck's default): float32 is off by {at_gradcheck_eps[np.float32]:.1e}, "
-          f"float64 by {at_gradcheck_eps[np.float64]:.1e}")
+    at_gradcheck_eps = {dtype: err[np.argmin(np.abs(epsilons - 1e-6))]
+                        for dtype, err in errors.items()}
+    print(f"at eps = 1e-6 (gradcheck's default): float32 is off by "
+          f"{at_gradcheck_eps[np.float32]:.1e}, float64 by {at_gradcheck_eps[np.float64]:.1e}")
     course.confirm(at_gradcheck_eps[np.float32] > 1e-3 > 1e3 * at_gradcheck_eps[np.float64],
                    "at eps = 1e-6, float32 misses gradcheck's tolerance (1e-3 relative); float64 "
                    "meets it a thousand times over")
@@ -135,7 +137,8 @@ def draw_error_curves(epsilons, errors):
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for dtype, style in ((np.float32, "o-"), (np.float64, "s-")):
-        ax.loglog(epsilons, np.maximum(errors[dtype], 1e-17), style, ms=3, label=np.dtype(dtype).name)
+        ax.loglog(epsilons, np.maximum(errors[dtype], 1e-17), style, ms=3,
+                  label=np.dtype(dtype).name)
     ax.axvline(1e-6, color="gray", ls=":", label="gradcheck's eps = 1e-6")
     ax.axhline(1e-3, color="gray", ls="--", label="gradcheck's tolerance (1e-3)")
     ax.invert_xaxis()  # eps shrinks to the right, as in the table
@@ -201,7 +204,8 @@ def section_4_a_broken_backward():
     course.section("4. A broken backward, caught")
     print("LeakyReLU.backward returns gy * (x > 0): it forgets the slope 0.1 for x < 0.")
     positive = mfa.tensor(np.array([0.5, 1.0, 2.0, 3.0]), requires_grad=True)
-    print(f"gradcheck with x = {positive.data}:", mfa.gradcheck(lambda x: LeakyReLU()(x), [positive]))
+    print(f"gradcheck with x = {positive.data}:",
+          mfa.gradcheck(lambda x: LeakyReLU()(x), [positive]))
     mixed = mfa.tensor(np.array([0.5, -1.0, 2.0, -3.0]), requires_grad=True)
     try:
         mfa.gradcheck(lambda x: LeakyReLU()(x), [mixed])
@@ -231,9 +235,11 @@ def section_5_traps():
     eps = 1e-6
     zero = mfa.tensor(np.array([-eps, eps]))
     below, above = F.relu(zero).data
-    print(f"At x = 0 the central difference (relu(eps) - relu(-eps)) / 2eps = {(above - below) / (2 * eps):.3g},")
+    print(f"At x = 0 the central difference (relu(eps) - relu(-eps)) / 2eps = "
+          f"{(above - below) / (2 * eps):.3g},")
     print("which is neither side's slope (0 on the left, 1 on the right); the backward says 0.")
-    course.confirm(kink_fails, "a right backward fails gradcheck at a kink: keep test inputs away from them")
+    course.confirm(kink_fails,
+                   "a right backward fails gradcheck at a kink: keep test inputs away from them")
     x32 = mfa.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
     try:
         mfa.gradcheck(F.relu, [x32])

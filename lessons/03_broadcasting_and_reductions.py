@@ -82,7 +82,8 @@ def section_2_broadcast_backward_is_a_sum():
     print("  (x is not broadcast: its gradient is w itself)")
     course.show("  b.grad", b.grad)
     print("  (b[j] was copied into both rows: its gradient is column j of w, summed)")
-    course.confirm(np.array_equal(b.grad, w.data.sum(axis=0)), "b.grad is w summed over the broadcast axis")
+    course.confirm(np.array_equal(b.grad, w.data.sum(axis=0)),
+                   "b.grad is w summed over the broadcast axis")
     print("The Add's backward returned w (shape (2, 3)) for both inputs; the engine then called")
     print(f"sum_to(w, (3,)) = {sum_to(w.data, (3,))} to bring b's share down to b's shape.")
 
@@ -94,11 +95,14 @@ def section_3_sum_to_step_by_step():
     b = mfa.tensor(rng.standard_normal((3, 1)), requires_grad=True)
     (x * b).sum().backward()   # dL/d(x * b) = 1 everywhere, so b's share is x, shape (2, 3, 4)
     g = x.data                 # the gradient that reaches b, before sum_to
-    print(f"y = x * b with x {x.shape}, b {b.shape};  L = y.sum().  b's share arrives as x, shape {g.shape}")
+    print(f"y = x * b with x {x.shape}, b {b.shape};  L = y.sum().  "
+          f"b's share arrives as x, shape {g.shape}")
     step1 = g.sum(axis=0)
-    print(f"  sum over the leading axis broadcasting added:   g.sum(axis=0)                -> {step1.shape}")
+    print("  sum over the leading axis broadcasting added:   "
+          f"g.sum(axis=0)                -> {step1.shape}")
     step2 = step1.sum(axis=1, keepdims=True)
-    print(f"  sum over the axis stretched from 1 (keep it):   .sum(axis=1, keepdims=True)  -> {step2.shape}")
+    print("  sum over the axis stretched from 1 (keep it):   "
+          f".sum(axis=1, keepdims=True)  -> {step2.shape}")
     print("b.grad from the engine:", np.array2string(b.grad.ravel(), precision=6), "  by hand:",
           np.array2string(step2.ravel(), precision=6))
     course.confirm(b.grad.shape == b.shape and np.allclose(b.grad, step2),
@@ -121,7 +125,8 @@ def section_4_reductions():
         course.show("x.grad", x.grad, precision=3)
     course.confirm(np.array_equal(grads["sum"], np.broadcast_to(gy[:, None], data.shape)),
                    "sum: every element of a row receives that row's gradient")
-    course.confirm(np.allclose(grads["mean"], grads["sum"] / 3), "mean: the same, divided by the 3 elements")
+    course.confirm(np.allclose(grads["mean"], grads["sum"] / 3),
+                   "mean: the same, divided by the 3 elements")
     course.confirm(np.array_equal(grads["max"], [[0, 1, 0], [5, 5, 0]]),
                    "max: only the maximum receives it; the two 7s (a tie) share it")
 
@@ -133,7 +138,8 @@ def section_5_keepdims():
     wrong = x - x.mean(axis=1)                  # (3, 3) - (3,):   each COLUMN j minus row j's mean!
     course.show("x", x)
     print("row means of x - x.mean(axis=1, keepdims=True):", right.mean(axis=1).round(10) + 0)
-    print("row means of x - x.mean(axis=1):               ", wrong.mean(axis=1), " <- no error, wrong numbers")
+    print("row means of x - x.mean(axis=1):               ", wrong.mean(axis=1),
+          " <- no error, wrong numbers")
     course.confirm(np.allclose(right.mean(axis=1), 0) and not np.allclose(wrong.mean(axis=1), 0),
                    "only keepdims centres the rows; without it a square x is silently wrong")
     try:
@@ -151,7 +157,8 @@ def section_5_keepdims():
     print("As it is, gy lines up with the LAST axis: row i's gradient lands in column i. Put back")
     print("as a (3, 1) column, it lands in row i, where it belongs.")
     course.confirm(np.array_equal(t.grad, np.broadcast_to(gy.reshape(3, 1), (3, 3))),
-                   "the engine re-inserts the reduced axis before broadcasting (expand_reduced in reduction.py)")
+                   "the engine re-inserts the reduced axis before broadcasting "
+                   "(expand_reduced in reduction.py)")
 
 
 def section_6_gradcheck_the_shapes():
@@ -188,7 +195,8 @@ def exercise_1(answer):
     (x + b).sum().backward()
     truth = b.grad.flat[0]
     if guess == truth:
-        return f"Each b element is copied {truth:.0f} times, so its gradient is a sum of {truth:.0f} ones."
+        return (f"Each b element is copied {truth:.0f} times, so its gradient is a sum of "
+                f"{truth:.0f} ones.")
     if guess == (x + b).numel():
         raise course.NotYet("that counts every element of x + b; b[i] only reaches those "
                             "whose index on b's own axis is i.")

@@ -216,7 +216,8 @@ def section_3_who_does_what():
     print("  after its end: ", seen[n:])
     overwritten = int((seen[n:] != 0).sum())
     course.confirm(overwritten == blocks * threads - n,
-                   f"the {blocks * threads - n} spare threads wrote past the end, and nothing complained")
+                   f"the {blocks * threads - n} spare threads wrote past the end, "
+                   "and nothing complained")
 
 
 def section_4_grid_stride_loops(n):
@@ -225,7 +226,8 @@ def section_4_grid_stride_loops(n):
         The library's kernels do not rely on launching exactly ceil(n / B) blocks. Each thread
         starts at its i and then jumps by the number of threads in the whole grid,
         blockDim.x * gridDim.x:""")
-    print("    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)")
+    print("    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; "
+          "i += blockDim.x * gridDim.x)")
     print("The loop condition is the bounds check. Count how often each element is visited:")
     count = compile_kernel(WHO_DOES_WHAT, "count_visits", np.float32)
     threads = 256
@@ -279,13 +281,15 @@ def section_5_the_library_relu(shape):
     with mfa.use_backend("emu"):
         direct = elementwise("activation", "relu_forward", x_data.astype(np.float32))
     print("The operator calls the kernel through kernels/loader.py: elementwise('activation',")
-    print("'relu_forward', x) launches", get_kernel("activation", "relu_forward", np.float32, "emu"))
+    print("'relu_forward', x) launches",
+          get_kernel("activation", "relu_forward", np.float32, "emu"))
     course.confirm(np.array_equal(direct, np.maximum(x_data.astype(np.float32), 0)),
                    "called directly, the kernel returns max(x, 0)")
     with mfa.use_backend("emu"):
         small = mfa.tensor(rng.standard_normal((3, 4)) + 0.05, requires_grad=True)
         ok = mfa.gradcheck(F.relu, [small])
-    course.confirm(ok, "and gradcheck passes on the emulated kernels, compiled with real_t = double")
+    course.confirm(ok, "and gradcheck passes on the emulated kernels, "
+                       "compiled with real_t = double")
 
 
 def section_6_on_a_gpu():
@@ -351,7 +355,8 @@ def exercise_2(answer):
         raise course.NotYet("the loop jumps by all threads of the grid, not of one block.")
     if second != start + blocks * threads:
         raise course.NotYet("the loop's step is blockDim.x * gridDim.x.")
-    return f"{start}, then {start + blocks * threads}, {start + 2 * blocks * threads}, ... while < 2000."
+    return (f"{start}, then {start + blocks * threads}, {start + 2 * blocks * threads}, ... "
+            "while < 2000.")
 
 
 def leaky_relu_source():
@@ -372,27 +377,31 @@ def exercise_3(make_source):
     a guard zone after y, and compares with NumPy for float and double."""
     source = make_source()
     if not isinstance(source, str):
-        raise course.NotYet(f"leaky_relu_source should return a string, got {type(source).__name__}")
+        raise course.NotYet(f"leaky_relu_source should return a string, "
+                            f"got {type(source).__name__}")
     rng = np.random.default_rng(4)
     n, threads, guard = 300, 64, 64
     blocks = grid_1d(n, threads)
     for dtype in (np.float32, np.float64):
         try:
-            kernel = RawModule(source, ("-Dreal_t=" + ("float" if dtype == np.float32 else "double"),),
+            real_t = "float" if dtype == np.float32 else "double"
+            kernel = RawModule(source, ("-Dreal_t=" + real_t,),
                                name="leaky_relu.cu").get_function("leaky_relu")
         except (RuntimeError, ValueError) as e:
-            raise course.NotYet(f"the source does not compile as a kernel leaky_relu: {e}") from None
+            raise course.NotYet(f"the source does not compile as a kernel leaky_relu: "
+                                f"{e}") from None
         x = rng.standard_normal(n).astype(dtype)
         y = np.full(n + guard, 7, dtype)     # y[:n] is the output; the rest must stay 7
         kernel((blocks,), (threads,), (x, y, np.int32(n)))
         if np.any(y[n:] != 7):
-            raise course.NotYet("the kernel wrote past the end of y: the bounds check is missing, or "
-                                "lets i = n through.")
+            raise course.NotYet("the kernel wrote past the end of y: the bounds check is "
+                                "missing, or lets i = n through.")
         expected = np.where(x > 0, x, dtype(0.1) * x)
         if not np.allclose(y[:n], expected, rtol=1e-6):
             wrong = np.flatnonzero(~np.isclose(y[:n], expected, rtol=1e-6))
             raise course.NotYet(f"y is wrong at {len(wrong)} of {n} elements (the first: i = "
-                                f"{wrong[0]}); is i computed from blockIdx.x, blockDim.x and threadIdx.x?")
+                                f"{wrong[0]}); is i computed from blockIdx.x, blockDim.x and "
+                                "threadIdx.x?")
     return "Your kernel compiles for both real_t and covers exactly its n elements."
 
 

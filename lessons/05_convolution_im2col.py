@@ -85,7 +85,8 @@ def section_1_output_size():
     course.section("1. The output size: (H + 2p - k) // s + 1")
     print("    H    k   s   p   (H + 2p - k) / s + 1    OH    F.conv2d gives")
     agree = True
-    for H, k, s, p in [(5, 3, 1, 0), (5, 3, 1, 1), (224, 7, 2, 3), (56, 3, 2, 1), (7, 3, 2, 0), (6, 3, 2, 0)]:
+    for H, k, s, p in [(5, 3, 1, 0), (5, 3, 1, 1), (224, 7, 2, 3), (56, 3, 2, 1), (7, 3, 2, 0),
+                       (6, 3, 2, 0)]:
         exact = (H + 2 * p - k) / s + 1
         y = F.conv2d(mfa.tensor(np.zeros((1, 1, H, H), np.float32)),
                      mfa.tensor(np.zeros((1, 1, k, k), np.float32)), stride=s, padding=p)
@@ -177,7 +178,8 @@ def section_3_im2col_by_hand():
     x = rng.standard_normal((2, 3, 5, 6))
     mine = im2col_by_hand(x, 3, STRIDE, PADDING)
     library = im2col_numpy(x, geometry(x.shape, 3, STRIDE, PADDING))
-    print(f"\nOn x of shape {x.shape}, k = 3, stride {STRIDE}, padding {PADDING}: cols {mine.shape}")
+    print(f"\nOn x of shape {x.shape}, k = 3, stride {STRIDE}, padding {PADDING}: "
+          f"cols {mine.shape}")
     course.confirm(np.array_equal(mine, library),
                    "im2col_by_hand equals the library's im2col_numpy (functional/conv.py) exactly")
     print("(The library's version copies one kernel tap (i, j) at a time: 9 vectorised copies")
@@ -198,7 +200,8 @@ def section_4_the_gemm(x, w, b):
     print(f"largest difference from F.conv2d: {err:.1e}")
     course.confirm(err < 1e-12, "im2col, one GEMM and a reshape give the convolution")
     macs = C_out * (C * k * k) * (N * OH * OW)
-    print(f"multiply-adds: C_out x (C*k*k) x (N*OH*OW) = {C_out} x {C * k * k} x {N * OH * OW} = {macs}")
+    print(f"multiply-adds: C_out x (C*k*k) x (N*OH*OW) = {C_out} x {C * k * k} x "
+          f"{N * OH * OW} = {macs}")
     print(f"memory: cols has {cols.size} elements, x has {x.numel()}: "
           f"{cols.size / x.numel():.2f} times as "
           "many (each pixel is\ncopied into up to k*k = 9 columns, and the padding's zeros are "
@@ -239,7 +242,8 @@ def section_5_col2im_and_the_backward(x, w, b):
     dx = col2im_numpy(W2.T @ gy2, g)
     print("\ndW = gy2 @ cols^T,  db = sum of gy2's columns,  dx = col2im(W2^T @ gy2):")
     for name, mine, engine in [("dW", dw, w.grad), ("db", db, b.grad), ("dx", dx, x.grad)]:
-        print(f"  {name}: largest difference from the engine's backward {np.abs(mine - engine).max():.1e}")
+        print(f"  {name}: largest difference from the engine's backward "
+              f"{np.abs(mine - engine).max():.1e}")
     course.confirm(all(np.allclose(m, e, atol=1e-12) for m, e in
                        [(dw, w.grad), (db, b.grad), (dx, x.grad)]),
                    "three formulas give F.conv2d's gradients")

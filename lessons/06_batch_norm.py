@@ -132,7 +132,8 @@ def section_2_running_estimates_and_eval(x, compare_with_torch):
         if k in (1, 2, 5, 10, 20, 50, 200):
             print(f"  {k:6d}   {running_mean[1]:15.6f}   {mean[1] * (1 - 0.9 ** k):16.6f}")
     course.confirm(np.allclose(running_mean, mean) and np.allclose(running_var, var * m / (m - 1)),
-                   "after 200 steps the running estimates equal the batch mean and unbiased variance")
+                   "after 200 steps the running estimates equal the batch mean and "
+                   "unbiased variance")
 
     y_train = F.batch_norm(mfa.tensor(x), None, None, training=True).data
     y_eval = F.batch_norm(mfa.tensor(x), running_mean, running_var, training=False).data
@@ -140,7 +141,8 @@ def section_2_running_estimates_and_eval(x, compare_with_torch):
     course.show("\nstd of eval output / std of train output, per channel", ratio, precision=6)
     print(f"√((m - 1)/m) = √({m - 1}/{m}) = {np.sqrt((m - 1) / m):.6f}")
     course.confirm(np.allclose(ratio, np.sqrt((m - 1) / m), rtol=1e-4),
-                   "even with settled estimates, eval divides by the unbiased σ: a little less spread")
+                   "even with settled estimates, eval divides by the unbiased σ: "
+                   "a little less spread")
     course.say("""
         In evaluation the running estimates normalise, so each image's output depends on that
         image alone. Forget model.eval(), and a test image's prediction depends on which other
@@ -168,7 +170,8 @@ def compare_with_pytorch(x):
             [(y, y_torch), (ours[0], theirs[0]), (ours[1], theirs[1]), (y_eval, y_eval_torch)]]
     print(f"\nPyTorch {torch.__version__}, the same 3 training steps and an eval step: largest "
           f"differences {max(gaps):.1e}")
-    course.confirm(max(gaps) < 1e-12, "outputs and running buffers equal torch.nn.functional.batch_norm's")
+    course.confirm(max(gaps) < 1e-12,
+                   "outputs and running buffers equal torch.nn.functional.batch_norm's")
 
 
 def section_3_the_backward(x, gamma, beta):
@@ -196,14 +199,16 @@ def section_3_the_backward(x, gamma, beta):
     print("dx through x̂, v and μ step by step, and by the one-line formula, against the engine:")
     print(f"  step by step:  largest difference {np.abs(dx_steps - xt.grad).max():.1e}")
     print(f"  formula:       largest difference {np.abs(dx_formula - xt.grad).max():.1e}")
-    course.confirm(np.allclose(dx_steps, xt.grad, atol=1e-12) and np.allclose(dx_formula, xt.grad, atol=1e-12),
+    course.confirm(np.allclose(dx_steps, xt.grad, atol=1e-12)
+                   and np.allclose(dx_formula, xt.grad, atol=1e-12),
                    "both give the engine's x.grad")
     course.confirm(np.allclose(gamma.grad, sum_gy_xhat) and np.allclose(beta.grad, sum_gy),
                    "dγ = Σ gy·x̂ and dβ = Σ gy")
     sum_dx, sum_dx_xhat = xt.grad.sum(axis=AXES), (xt.grad * xhat).sum(axis=AXES)
     course.show("Σ dx per channel     ", sum_dx)
     course.show("Σ dx·x̂ per channel   ", sum_dx_xhat)
-    course.confirm(np.allclose(sum_dx, 0, atol=1e-10), "the gradient ignores a shift of a whole channel")
+    course.confirm(np.allclose(sum_dx, 0, atol=1e-10),
+                   "the gradient ignores a shift of a whole channel")
     predicted = gamma.data * inv_std * sum_gy_xhat * EPS / (var + EPS)
     course.show("γ/σ·Σ(gy·x̂)·ε/(v + ε)", predicted)
     course.confirm(np.allclose(sum_dx_xhat, predicted, rtol=1e-6, atol=1e-12),
@@ -215,7 +220,8 @@ def section_3_the_backward(x, gamma, beta):
     small = mfa.tensor(rng.standard_normal((2, 3, 3, 1)), requires_grad=True)
     g = mfa.tensor(rng.standard_normal(3), requires_grad=True)
     b = mfa.tensor(rng.standard_normal(3), requires_grad=True)
-    ok = mfa.gradcheck(lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True), [small, g, b])
+    ok = mfa.gradcheck(lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True),
+                       [small, g, b])
     print("mfa.gradcheck(F.batch_norm, training=True) on x (2, 3, 3, 1), γ, β ->", ok)
     course.confirm(ok, "finite differences agree")
 
@@ -263,7 +269,8 @@ def section_4_the_reduction_kernel(big):
     print("block merges the threads' results pairwise, halving the active threads at each step:\n")
     print(tree_lines())
     threads = reduction_threads(64 * 1024)
-    print(f"\nWith {threads} threads (reduction_threads(m), at most NORM_THREADS = {NORM_THREADS}),")
+    print(f"\nWith {threads} threads (reduction_threads(m), at most NORM_THREADS = "
+          f"{NORM_THREADS}),")
     print(f"the tree takes log2({threads}) = {threads.bit_length() - 1} steps, each followed by "
           "__syncthreads():")
     print("no thread reads a partner's result before the partner has written it.")
@@ -281,7 +288,8 @@ def section_4_the_reduction_kernel(big):
         errors[offset] = abs(naive - truth) / truth, abs(welford - truth) / truth
         print(f"  {offset:7.0f}   {truth:14.6f}   {naive:22.6f}   {welford:24.6f}")
     course.confirm(errors[10000.0][0] > 0.5 and max(e[1] for e in errors.values()) < 1e-4,
-                   "E[x²] - E[x]² falls apart when the mean is large; Welford keeps float32's precision")
+                   "E[x²] - E[x]² falls apart when the mean is large; "
+                   "Welford keeps float32's precision")
     course.say("""
         E[x²] and E[x]² are both about 10^8 there, and float32 stores numbers of that size in
         steps of 8; their difference, the variance of about 1, is lost. Welford's update never
@@ -292,7 +300,8 @@ def section_4_the_reduction_kernel(big):
     gy = rng.standard_normal(shape).astype(np.float32)
     results = {}
     for backend in ("numpy", "emu"):
-        x, g = mfa.tensor(x_data, requires_grad=True), mfa.tensor(np.ones(shape[1], np.float32), requires_grad=True)
+        x = mfa.tensor(x_data, requires_grad=True)
+        g = mfa.tensor(np.ones(shape[1], np.float32), requires_grad=True)
         running = np.zeros(shape[1], np.float32), np.ones(shape[1], np.float32)
         with mfa.use_backend(backend):
             y = F.batch_norm(x, *running, g, None, training=True)

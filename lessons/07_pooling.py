@@ -132,7 +132,8 @@ def section_3_the_routed_gradient():
     y.backward(gy[None, None])
     course.show("gy", gy, precision=0)
     course.show("x.grad", x.grad[0, 0], precision=0)
-    course.confirm(np.count_nonzero(x.grad) == 4 and x.grad.ravel()[argmax].tolist() == gy.ravel().tolist(),
+    course.confirm(np.count_nonzero(x.grad) == 4
+                   and x.grad.ravel()[argmax].tolist() == gy.ravel().tolist(),
                    "each gy lands on its window's maximum (at argmax); the 12 others get 0")
 
     print("\nOverlapping windows: 3 x 3, stride 1, on a 4 x 5 plane; L = y.sum(), so gy = 1:")
@@ -207,7 +208,8 @@ def section_5_global_average_pooling(quick):
     print(f"x {x.shape} -> F.global_avg_pool2d(x) {y.shape}")
     same = F.avg_pool2d(x, (5, 4)).data[:, :, 0, 0]
     course.confirm(np.allclose(y.data, x.data.mean(axis=(2, 3))) and np.allclose(y.data, same),
-                   "GAP is the mean of each plane: avg_pool2d with one window the size of the plane")
+                   "GAP is the mean of each plane: avg_pool2d with one window the size of "
+                   "the plane")
     gy = rng.standard_normal((2, 3))
     y.backward(gy)
     course.confirm(np.allclose(x.grad, gy[:, :, None, None] / 20 * np.ones((1, 1, 5, 4))),
@@ -224,7 +226,8 @@ def section_5_global_average_pooling(quick):
             logits = model(image)
         print(f"  a {size} x {size} image: layer4 gives {maps.shape}, GAP {maps.shape[:2]}, "
               f"fc logits {logits.shape}")
-    course.confirm(logits.shape == (1, 5), "GAP removes H and W, so the classifier takes any image size")
+    course.confirm(logits.shape == (1, 5),
+                   "GAP removes H and W, so the classifier takes any image size")
     flatten_weights, gap_weights = 512 * 7 * 7 * 1000, 512 * 1000
     print(f"At 224 x 224, flattening ResNet18's 512 x 7 x 7 maps into 1000 classes would need\n"
           f"{flatten_weights:,} weights; after GAP the fc layer has {gap_weights:,}.")
@@ -234,7 +237,8 @@ def pooling_cases():
     """Awkward shapes for gradient checks: batch 1, odd and non-square planes, stride, padding."""
     return [("max_pool2d 3x2/2 pad 1", lambda t: F.max_pool2d(t, (3, 2), 2, 1), (1, 2, 5, 7)),
             ("max_pool2d 3x3/2 pad 1 (ResNet)", lambda t: F.max_pool2d(t, 3, 2, 1), (2, 1, 6, 5)),
-            ("avg_pool2d 2x3/(1,2) pad (1,0)", lambda t: F.avg_pool2d(t, (2, 3), (1, 2), (1, 0)), (1, 3, 4, 7)),
+            ("avg_pool2d 2x3/(1,2) pad (1,0)", lambda t: F.avg_pool2d(t, (2, 3), (1, 2), (1, 0)),
+             (1, 3, 4, 7)),
             ("global_avg_pool2d", F.global_avg_pool2d, (2, 3, 3, 5))]
 
 
@@ -261,11 +265,12 @@ def section_6_gradient_checks_and_kernels(quick):
     print("  in the NumPy path and in pooling.cu's kernels run by the emulator.")
 
     gpu = mfa.has_gpu()
+    where = ("A GPU is present: they run on it through CuPy." if gpu else
+             "No GPU here (mfa.has_gpu() is False): the same .cu source runs on the CPU through "
+             "the emulator, with the same grid, blocks and threads.")
     course.say(f"""
         Now the kernels in float32, the type used for training, against their NumPy twins,
-        on larger inputs (in the full run, 56 x 56 planes as in ResNet's first stage). {'A GPU is present: they run on it through CuPy.' if gpu else
-        'No GPU here (mfa.has_gpu() is False): the same .cu source runs on the CPU through the '
-        'emulator, with the same grid, blocks and threads.'}""")
+        on larger inputs (in the full run, 56 x 56 planes as in ResNet's first stage). {where}""")
     shape = (2, 8, 14, 14) if quick else (4, 16, 56, 56)
     x_data = rng.standard_normal(shape).astype(np.float32)
     print(f"x {shape}, float32; largest differences from the NumPy path:")
@@ -280,7 +285,8 @@ def section_6_gradient_checks_and_kernels(quick):
         dy, dx = (np.abs(a - b).max() for a, b in zip(reference, theirs))
         worst = max(worst, dy, dx)
         print(f"  {name:32s}  y {dy:.1e},  dx {dx:.1e}")
-    course.confirm(worst < 1e-5, "the kernels agree with NumPy to float32 rounding, forward and backward")
+    course.confirm(worst < 1e-5,
+                   "the kernels agree with NumPy to float32 rounding, forward and backward")
     course.say("""
         Read max_pool2d_backward in pooling.cu: one thread per input pixel, which looks at
         every window containing it and adds gy where the saved argmax points at it. That is

@@ -98,7 +98,8 @@ def section_2_the_downsampling_shortcut():
         failed = False
     except ValueError as e:
         failed = True
-        print(f"a stride-2, 8 -> 16 block without downsample raises ValueError:\n  {str(e).strip()}")
+        print(f"a stride-2, 8 -> 16 block without downsample raises ValueError:\n"
+              f"  {str(e).strip()}")
     course.confirm(failed, "the residual (2, 16, 3, 3) cannot be added to x (2, 8, 6, 6)")
     downsample = nn.Sequential(conv1x1(8, 16, stride=2), nn.BatchNorm2d(16))
     block = BasicBlock(8, 16, stride=2, downsample=downsample)
@@ -138,8 +139,10 @@ def section_3_the_stages(width):
         c, h, w = shape_by_formula(224, 224, stage)
         print(f"  {stage:7s}  {str((c, h, w)):>20s}   {str(out.shape[1:]):>18s}")
         agree.append(out.shape[1:] == (c * width // 64, h, w))
-    course.confirm(all(agree), "the library's stage shapes follow the formula (channels x width/64)")
-    print(f"After layer4, global average pooling and fc: logits {model(images((1, 3, 224, 224))).shape}")
+    course.confirm(all(agree),
+                   "the library's stage shapes follow the formula (channels x width/64)")
+    print("After layer4, global average pooling and fc: logits",
+          model(images((1, 3, 224, 224))).shape)
 
 
 def conv_params(k, c_in, c_out):
@@ -211,7 +214,8 @@ def section_5_torchvision_names():
         kind = "parameter" if name in params else "buffer"
         print(f"  {name:36s} {str(state[name].shape):18s} {kind}")
     n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    print(f"state_dict: {len(state)} entries = {len(params)} parameters + {len(state) - len(params)} "
+    n_buffers = len(state) - len(params)
+    print(f"state_dict: {len(state)} entries = {len(params)} parameters + {n_buffers} "
           f"buffers\n  ({n_bn} batch norms x running_mean, running_var, num_batches_tracked)")
     course.confirm(len(state) == 122 and len(params) == 62 and len(state) - len(params) == 3 * n_bn,
                    "122 entries, as in torchvision's resnet18().state_dict()")
@@ -250,13 +254,14 @@ def section_6_the_identity_path_and_gradients(depths):
     norms = {}
     for depth in depths:
         for block_type in (PlainBlock, BasicBlock):
-            norms[block_type, depth] = np.mean([first_layer_gradient(block_type, depth, s) for s in range(3)])
+            norms[block_type, depth] = np.mean([first_layer_gradient(block_type, depth, s)
+                                                for s in range(3)])
         print(f"  {depth:6d} {norms[PlainBlock, depth]:9.3g} {norms[BasicBlock, depth]:10.3g}")
     first, last = depths[0], depths[-1]
     plain_growth = norms[PlainBlock, last] / norms[PlainBlock, first]
     residual_growth = norms[BasicBlock, last] / norms[BasicBlock, first]
-    print(f"from {first} to {last} blocks the gradient grows {plain_growth:.3g}x without shortcuts, "
-          f"{residual_growth:.3g}x with them")
+    print(f"from {first} to {last} blocks the gradient grows {plain_growth:.3g}x without "
+          f"shortcuts, {residual_growth:.3g}x with them")
     before = depths[-2]
     per_block = (norms[PlainBlock, last] / norms[PlainBlock, before]) ** (1 / (last - before))
     print(f"without shortcuts, from {before} to {last} blocks: x{per_block:.2f} per block added, "
@@ -311,7 +316,8 @@ def exercise_2(answer):
     if mine == truth:
         return "Four halvings (conv1, maxpool, layer2, layer3), each rounding up an odd size."
     if mine[0] != truth[0]:
-        raise course.NotYet("count the channels first: layer1 has 64, and each later stage doubles.")
+        raise course.NotYet("count the channels first: layer1 has 64, and each later stage "
+                            "doubles.")
     if mine[1:] == (200 // 16, 150 // 16):
         raise course.NotYet("200 / 16 rounded down is not what the layers do: apply "
                             "(H + 2P - K) // S + 1 at each of the four strided layers.")
@@ -335,7 +341,8 @@ def exercise_3(forward):
     downsample = nn.Sequential(conv1x1(4, 8, stride=2), nn.BatchNorm2d(8))
     for block, x in [(BasicBlock(4, 4), images((2, 4, 5, 5), 1)),
                      (BasicBlock(4, 8, stride=2, downsample=downsample), images((2, 4, 6, 5), 2))]:
-        what = "the downsampling block" if block.downsample is not None else "the block without downsample"
+        what = ("the downsampling block" if block.downsample is not None
+                else "the block without downsample")
         mine = forward(block, x)
         if not isinstance(mine, mfa.Tensor) or mine.shape != block(x).shape:
             raise course.NotYet(f"for {what}, return a Tensor shaped like block(x), "

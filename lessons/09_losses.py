@@ -27,7 +27,8 @@ always saying "no". ``pos_weight`` multiplies the positive term: −[pw·y·log 
 With pw = #negatives / #positives, the positives weigh as much in total as the negatives.
 
 Cross-entropy for C classes: CE(x, t) = −log softmax(x)_t = log Σ_j e^(x_j) − x_t, computed
-with log_softmax (the max subtracted first, so exp never overflows); dCE/dx = softmax(x) − onehot(t).
+with log_softmax (the max subtracted first, so exp never overflows);
+dCE/dx = softmax(x) − onehot(t).
 
 Regression, with d = prediction − target:
 
@@ -105,7 +106,8 @@ def section_1_bce_with_logits():
             print(f"  {zi:5.0f}  {a:15.6g}  {b:15.6g}  {c:15.10g}  {d:15.10g}  {g:6.3f}")
         course.confirm(np.allclose(library, stable_bce(z.astype(np.float64), y), rtol=1e-6)
                        and np.isfinite(library).all(),
-                       f"y = {label:.0f}: the library is finite everywhere and equals the stable form")
+                       f"y = {label:.0f}: the library is finite everywhere and equals the "
+                       "stable form")
         course.confirm(np.allclose(grad, 1 / (1 + np.exp(-z.astype(np.float64))) - y, atol=1e-7),
                        "its gradient is sigmoid(z) - y")
     course.say("""
@@ -113,8 +115,8 @@ def section_1_bce_with_logits():
         gives inf: σ(20) is 0.99999999794, which float32 rounds to 1, so log(1 - σ) = log 0.
         Where they agree it gives nan (0 · log 0, the other term) or 0 instead of a tiny
         loss. float64 only moves the trouble further out (z = 100). The stable form stays
-        finite and accurate: for z = 100 and y = 0 the loss is 100 + log(1 + e^-100), and the gradient
-        still says "lower z".""")
+        finite and accurate: for z = 100 and y = 0 the loss is 100 + log(1 + e^-100), and the
+        gradient still says "lower z".""")
 
 
 def section_2_weighted_bce():
@@ -123,7 +125,8 @@ def section_2_weighted_bce():
     order = np.argsort(rates)
     print("CelebA's positive rates (first 20,000 images) and pos_weight = negatives / positives:")
     for i in [*order[:3], order[len(order) // 2], *order[-2:]]:
-        print(f"  {ATTRIBUTES[i]:20s} {rates[i]:7.2%}   pos_weight {(1 - rates[i]) / rates[i]:6.2f}")
+        print(f"  {ATTRIBUTES[i]:20s} {rates[i]:7.2%}   "
+              f"pos_weight {(1 - rates[i]) / rates[i]:6.2f}")
 
     rng = np.random.default_rng(0)
     bald = ATTRIBUTES.index("Bald")
@@ -138,7 +141,8 @@ def section_2_weighted_bce():
     _, grad_weighted = bce_terms(np.zeros_like(labels), labels, pos_weight=pw)
     for name, g in [("plain BCE", grad_plain), ("weighted BCE", grad_weighted)]:
         pos, neg = g[labels == 1].sum(), g[labels == 0].sum()
-        print(f"  at z = 0, {name:12s}: positives pull dL/dz by {pos:9.1f}, negatives by {neg:8.1f}")
+        print(f"  at z = 0, {name:12s}: positives pull dL/dz by {pos:9.1f}, "
+              f"negatives by {neg:8.1f}")
     course.confirm(np.isclose(grad_weighted[labels == 1].sum(), -grad_weighted[labels == 0].sum()),
                    "weighted, the positives' pull balances the negatives' exactly")
 
@@ -148,8 +152,10 @@ def section_2_weighted_bce():
     prior = np.log(labels.mean() / (1 - labels.mean()))          # σ(prior) = positive rate
     print("\nThe best constant prediction makes the summed gradient zero:")
     print(f"  plain BCE:    at z = logit(rate) = {prior:.3f}:  dL/dz = {mean_gradient(prior):.2e}")
-    print(f"  weighted BCE: at z = 0:                  dL/dz = {mean_gradient(0.0, pos_weight=pw):.2e}")
-    course.confirm(abs(mean_gradient(prior)) < 1e-8 and abs(mean_gradient(0.0, pos_weight=pw)) < 1e-8,
+    print(f"  weighted BCE: at z = 0:                  "
+          f"dL/dz = {mean_gradient(0.0, pos_weight=pw):.2e}")
+    course.confirm(abs(mean_gradient(prior)) < 1e-8
+                   and abs(mean_gradient(0.0, pos_weight=pw)) < 1e-8,
                    "plain BCE is minimised by predicting the base rate, weighted BCE by p = 0.5")
     course.say(f"""
         A network that knows nothing learns σ(z) = {labels.mean():.3f} under plain BCE: below 0.5,
@@ -166,20 +172,24 @@ def section_3_cross_entropy():
     target = np.array([0, 2, 1, 2])
     loss = F.cross_entropy(logits, target)
     by_hand = -F.log_softmax(logits, axis=1)[np.arange(4), target].mean()
-    print(f"F.cross_entropy = {loss.item():.10f};  -log_softmax(x)[row, target].mean() = {by_hand.item():.10f}")
+    print(f"F.cross_entropy = {loss.item():.10f};  "
+          f"-log_softmax(x)[row, target].mean() = {by_hand.item():.10f}")
     loss.backward()
     softmax = np.exp(logits.data) / np.exp(logits.data).sum(axis=1, keepdims=True)
     course.confirm(np.isclose(loss.item(), by_hand.item())
                    and np.allclose(logits.grad, (softmax - np.eye(3)[target]) / 4),
-                   "cross_entropy = mean of -log_softmax at the target; gradient (softmax - onehot) / N")
+                   "cross_entropy = mean of -log_softmax at the target; "
+                   "gradient (softmax - onehot) / N")
 
     big = np.array([[1000.0, 0.0, -1000.0]])
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         naive = -np.log(np.exp(big[0, 1]) / np.exp(big).sum())
     stable = F.cross_entropy(mfa.tensor(big), np.array([1])).item()
-    print(f"logits (1000, 0, -1000), target 1: naive -log(e^x_t / sum e^x) = {naive}, library = {stable}")
+    print(f"logits (1000, 0, -1000), target 1: naive -log(e^x_t / sum e^x) = {naive}, "
+          f"library = {stable}")
     course.confirm(np.isclose(stable, 1000.0) and not np.isfinite(naive),
-                   "e^1000 overflows in the naive formula; log_softmax subtracts the max first: 1000")
+                   "e^1000 overflows in the naive formula; "
+                   "log_softmax subtracts the max first: 1000")
 
     z = rng.standard_normal(5)
     y = (rng.random(5) < 0.5).astype(np.int64)
@@ -212,7 +222,8 @@ def section_4_regression_losses(points):
     print("     d " + "".join(f"{name:>22s}" for name in results))
     print("       " + f"{'loss':>11s}{'derivative':>11s}" * len(results))
     for i, di in enumerate(d):
-        print(f"  {di:4.2f} " + "".join(f"  {loss[i]:9.4f} {grad[i]:10.4f}" for loss, grad in results.values()))
+        print(f"  {di:4.2f} " + "".join(f"  {loss[i]:9.4f} {grad[i]:10.4f}"
+                                        for loss, grad in results.values()))
     huber = results["Smooth Huber"][0]
     course.confirm(np.allclose(huber, np.where(np.abs(d) <= DELTA, np.log(np.cosh(d)), np.abs(d))),
                    "Smooth Huber is log(cosh d) up to |d| = 0.6 and |d| beyond")
@@ -222,7 +233,8 @@ def section_4_regression_losses(points):
     print(f"at d = 0.6 the loss is log cosh 0.6 = {values[0]:.6f}; just above, {values[1]:.6f}:")
     print(f"a jump of {values[1] - values[0]:.6f} (0.6 - log cosh 0.6 = {jump:.6f})")
     print(f"and the derivative jumps from tanh 0.6 = {slopes[0]:.4f} to {slopes[1]:.0f}")
-    course.confirm(np.isclose(values[1] - values[0], jump) and np.isclose(slopes[0], np.tanh(DELTA)),
+    course.confirm(np.isclose(values[1] - values[0], jump)
+                   and np.isclose(slopes[0], np.tanh(DELTA)),
                    "the loss jumps by δ - log cosh δ at |d| = δ; at δ itself the slope is tanh δ")
     print("(at d = δ exactly, the log cosh branch applies: the condition is |d| <= δ)")
     small = np.array([0.01, 0.05])
@@ -264,13 +276,15 @@ def draw_regression_losses(d):
 def errors_away_from_kinks(rng, shape):
     """Errors d with |d| in (0.1, 0.5) or (0.7, 2), either sign: no kink or jump within reach
     of gradcheck's ±1e-6 (L1 at 0, Smooth L1 at 1, Smooth Huber at 0.6)."""
-    magnitude = np.where(rng.random(shape) < 0.5, rng.uniform(0.1, 0.5, shape), rng.uniform(0.7, 2, shape))
+    magnitude = np.where(rng.random(shape) < 0.5, rng.uniform(0.1, 0.5, shape),
+                         rng.uniform(0.7, 2, shape))
     return magnitude * rng.choice([-1.0, 1.0], shape)
 
 
 def loss_cases(rng):
     """(name, prediction, loss as a function of the prediction), targets fixed."""
-    logits, labels, weights = rng.standard_normal((3, 5)), rng.random((3, 5)) < 0.3, rng.uniform(0.5, 2, (3, 5))
+    logits, labels = rng.standard_normal((3, 5)), rng.random((3, 5)) < 0.3
+    weights = rng.uniform(0.5, 2, (3, 5))
     scores, classes = rng.standard_normal((3, 4)), rng.integers(0, 4, size=3)
     cases = [("BCE with logits, weight, pos_weight", logits,
               lambda x: F.binary_cross_entropy_with_logits(x, labels * 1.0, weight=weights,
@@ -302,7 +316,8 @@ def section_5_gradient_checks(size):
             for name, pred, fn in loss_cases(np.random.default_rng(3)):
                 x = mfa.tensor(pred, requires_grad=True)
                 results.append(mfa.gradcheck(fn, [x]))   # True, or raises GradcheckError
-                print(f"  gradcheck, backend {backend:5s}: {name:36s} x {pred.shape}: {results[-1]}")
+                print(f"  gradcheck, backend {backend:5s}: {name:36s} x {pred.shape}: "
+                      f"{results[-1]}")
     course.confirm(all(results), "every loss's backward agrees with finite differences (float64),")
     print("  in the NumPy path and in loss.cu's kernels run by the emulator.")
 
@@ -314,9 +329,10 @@ def section_5_gradient_checks(size):
         worst = max(worst, *(np.abs(a - b).max() for a, b in zip(reference, kernel)))
     print(f"{size:,} float32 errors d, the four regression losses: per-element losses and "
           "derivatives,")
-    print(f"NumPy against the kernels {'on the GPU' if gpu else 'run by the emulator (no GPU here)'}: "
-          f"largest difference {worst:.1e}")
-    course.confirm(worst < 1e-5, "the fused kernels agree with their NumPy twins to float32 rounding")
+    where = "on the GPU" if gpu else "run by the emulator (no GPU here)"
+    print(f"NumPy against the kernels {where}: largest difference {worst:.1e}")
+    course.confirm(worst < 1e-5,
+                   "the fused kernels agree with their NumPy twins to float32 rounding")
 
 
 # =============================================================================================
@@ -374,7 +390,8 @@ def exercise_3(answer):
     if course.is_close(mine, 0.6 - np.log(np.cosh(0.6)), rtol=2e-3):
         raise course.NotYet("that is the jump for delta = 0.6; here delta = 1.")
     if course.is_close(mine, np.log(np.cosh(1.0)), rtol=2e-3):
-        raise course.NotYet("that is the loss at d = 1; the jump is the difference to |d| just above.")
+        raise course.NotYet("that is the loss at d = 1; the jump is the difference to |d| "
+                            "just above.")
     raise course.NotYet("evaluate both branches of the loss at d = 1 and subtract.")
 
 

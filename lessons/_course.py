@@ -8,7 +8,7 @@ A lesson is a script that ends with
 and is used like this (from the repository root):
 
     python lessons/01_tensors_and_graphs.py              run the lesson: it prints and draws
-    python lessons/01_tensors_and_graphs.py --quick      the same with smaller sizes (the tests use it)
+    python lessons/01_tensors_and_graphs.py --quick      the same, smaller sizes (the tests use it)
     python lessons/01_tensors_and_graphs.py --check      list the exercises
     python lessons/01_tensors_and_graphs.py --check 1 5 7
                                                          check the answer "5 7" to exercise 1
@@ -199,7 +199,8 @@ def run(main, exercises=()):
         print_exercises(exercises, script)
         return
     if not args[1].isdigit() or not 1 <= int(args[1]) <= len(exercises):
-        usage_error(f"--check needs an exercise number from 1 to {len(exercises)}, got {args[1]!r}", script)
+        usage_error(f"--check needs an exercise number from 1 to {len(exercises)}, "
+                    f"got {args[1]!r}", script)
     number = int(args[1])
     sys.exit(check_exercise(exercises[number - 1], number, " ".join(args[2:]).strip(),
                             main.__globals__, script))
@@ -229,7 +230,8 @@ def check_exercise(ex, n, typed, namespace, script):
     print(f"Exercise {n}: {ex.title}")
     if ex.edit is None:
         if not typed:
-            print(f"Type your answer after the exercise number:\n  python {script} --check {n} {ex.answer}")
+            print(f"Type your answer after the exercise number:\n"
+                  f"  python {script} --check {n} {ex.answer}")
             return 2
         print(f"Your answer: {typed}")
         answer, where = typed, "your answer"
@@ -308,7 +310,8 @@ def number(text):
     try:
         return float(value(ast.parse(text.strip(), mode="eval").body))
     except (SyntaxError, ValueError, ZeroDivisionError, OverflowError):
-        raise NotYet(f"{text!r} is not a number I can read (write e.g. -12, 0.5, 3/4 or 1e-5)") from None
+        raise NotYet(f"{text!r} is not a number I can read "
+                     "(write e.g. -12, 0.5, 3/4 or 1e-5)") from None
 
 
 def numbers(text, count=None):

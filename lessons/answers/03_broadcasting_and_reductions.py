@@ -24,7 +24,7 @@ ANSWERS = {
                   "[tuple(slice(0, 1) if n == 1 else slice(None) for n in shape)]"]},
     3: {"right": ["lambda self, gy: (gy if self.keepdims else np.expand_dims(gy, self.axis)) "
                   "* 2 * self.centred / self.n"],
-        "wrong": ["lambda self, gy: gy * 2 * self.centred / self.n",   # the reduced axis not put back
+        "wrong": ["lambda self, gy: gy * 2 * self.centred / self.n",   # reduced axis not put back
                   "lambda self, gy: (gy if self.keepdims else np.expand_dims(gy, self.axis)) "
                   "* 2 * self.centred"]},                               # 1/n forgotten
 }

@@ -27,7 +27,9 @@ ANSWERS = {
                   "    out = F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))))\n"
                   "    return out + (x if block.downsample is None else block.downsample(x))\n",
                   # the downsample ignored: shapes clash on the second block
-                  "lambda block, x: F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))) + x)",
+                  "lambda block, x:"
+                  " F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x))))) + x)",
                   # no shortcut at all: a plain block
-                  "lambda block, x: F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))))"]},
+                  "lambda block, x:"
+                  " F.relu(block.bn2(block.conv2(F.relu(block.bn1(block.conv1(x)))))))"]},
 }

@@ -4,7 +4,8 @@ For each exercise: answers that ``--check N`` must accept ("right") and reject (
 tests/test_lessons.py runs them all.
 """
 ANSWERS = {
-    # (a) -log sigmoid(-2) = log(1 + e^2) = 2.12693;  (b) -log(1 - sigmoid(3)) = log(1 + e^3) = 3.04859
+    # (a) -log sigmoid(-2) = log(1 + e^2) = 2.12693
+    # (b) -log(1 - sigmoid(3)) = log(1 + e^3) = 3.04859
     1: {"right": ["2.1269 3.0486", "2.127, 3.049"],
         "wrong": ["0.1269 3.0486",    # (a) with the sign of z flipped: log(1 + e^-2)
                   "0.9237 1.3240",    # log10 instead of the natural log

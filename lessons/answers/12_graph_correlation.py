@@ -19,8 +19,12 @@ ANSWERS = {
                   "def answer(self, ge):\n"
                   "    expected = (self.e * ge).sum(axis=-1)[..., None]\n"
                   "    return self.e * (ge - expected)\n"],
-        "wrong": ["lambda self, ge: self.e * ge",                       # the normalisation's term forgotten
-                  "lambda self, ge: self.e * (ge - (self.e * ge).sum(axis=-1))",  # keepdims forgotten
-                  "lambda self, ge: ge - (self.e * ge).sum(axis=-1, keepdims=True)",  # factor e_ij forgotten
-                  "lambda self, ge: self.e * (1 - self.e) * ge"]},      # the diagonal of the Jacobian only
+        "wrong": [  # the normalisation's term forgotten
+                  "lambda self, ge: self.e * ge",
+                  # keepdims forgotten
+                  "lambda self, ge: self.e * (ge - (self.e * ge).sum(axis=-1))",
+                  # the factor e_ij forgotten
+                  "lambda self, ge: ge - (self.e * ge).sum(axis=-1, keepdims=True)",
+                  # the diagonal of the Jacobian only
+                  "lambda self, ge: self.e * (1 - self.e) * ge"]},
 }

@@ -18,20 +18,24 @@ ANSWERS = {
     3: {"right": ["lambda out: sum((out.gcl_logits or out.gal_logits).values(), out.base_logits)"
                   " / (1 + len(out.gcl_logits or out.gal_logits))",
                   "def answer(out):\n"
-                  "    heads = list(out.gcl_logits.values()) if out.gcl_logits else list(out.gal_logits.values())\n"
+                  "    heads = list(out.gcl_logits.values()) if out.gcl_logits"
+                  " else list(out.gal_logits.values())\n"
                   "    total = out.base_logits\n"
                   "    for y in heads:\n"
                   "        total = total + y\n"
                   "    return total / (len(heads) + 1)\n"],
-        "wrong": ["lambda out: sum(out.gcl_logits.values(), out.base_logits) / (1 + len(out.gcl_logits))",
+        "wrong": ["lambda out: sum(out.gcl_logits.values(), out.base_logits)"
+                  " / (1 + len(out.gcl_logits))",
                   # GCL only: wrong for no_gcl, which averages its GAL heads
                   "lambda out: (sum(out.gcl_logits.values(), out.base_logits)"
-                  " + sum(out.gal_logits.values(), 0)) / (1 + len(out.gcl_logits) + len(out.gal_logits))",
+                  " + sum(out.gal_logits.values(), 0))"
+                  " / (1 + len(out.gcl_logits) + len(out.gal_logits))",
                   # GAL heads averaged in too
                   "lambda out: sum((out.gcl_logits or out.gal_logits).values(), 0)"
                   " / len(out.gcl_logits or out.gal_logits)",
                   # the base prediction Y^B left out
-                  "lambda out: mfa.functional.sigmoid(sum((out.gcl_logits or out.gal_logits).values(), out.base_logits)"
+                  "lambda out: mfa.functional.sigmoid("
+                  "sum((out.gcl_logits or out.gal_logits).values(), out.base_logits)"
                   " / (1 + len(out.gcl_logits or out.gal_logits)))"]},
                   # probabilities instead of logits
 }
