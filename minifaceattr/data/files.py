@@ -10,7 +10,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image
@@ -164,16 +164,16 @@ class LabelledImages:
     image_dir = Path(".")
     files: Sequence[str] = ()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
         """``(image, target)``: image an (H, W, 3) uint8 RGB array, loaded from disk now."""
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} images")
         return load_rgb(self.image_dir / self.files[i]), self.target(i)
 
-    def target(self, i):
+    def target(self, i: int) -> Any:
         raise NotImplementedError
 
     def __repr__(self):

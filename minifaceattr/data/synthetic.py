@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -83,10 +84,10 @@ class SyntheticDataset:
         vars(self).update(state)
         self._lock = threading.Lock()
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
         i = int(i)
         if i < 0:
             i += self.n
@@ -152,13 +153,13 @@ class SyntheticDataset:
             parts = list(pool.map(self.draw_range, chunks))
         return np.concatenate(parts)
 
-    def draw(self, i):
+    def draw(self, i: int) -> np.ndarray:
         raise NotImplementedError
 
-    def target(self, i):
+    def target(self, i: int) -> Any:
         raise NotImplementedError
 
-    def signature(self):
+    def signature(self) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self):
