@@ -128,7 +128,8 @@ def section_3_a_confusion_table():
           f"balanced accuracy {never['balanced_accuracy']:.4f}")
     course.confirm(never["mean_accuracy"] > library["mean_accuracy"]
                    and never["balanced_accuracy"] < library["balanced_accuracy"],
-                   "the rule that finds no mustache wins on accuracy and loses on balanced accuracy")
+                   "the rule that finds no mustache wins on accuracy and loses on "
+                   "balanced accuracy")
 
 
 def table_as_arrays(tp, fn, fp, tn):
@@ -164,7 +165,8 @@ def section_4_synthetic_labels(rates, n):
     print(f"{'':>11}  {'rate':>6}   {'majority rule':>17}   {'scores > 1':>17}")
     print(f"{'':>11}  {'':>6}   {'acc':>8} {'bal':>8}   {'acc':>8} {'bal':>8}")
     for name in SHOWN:
-        cells = [f"{r['attributes'][name]['accuracy']:8.3f} {r['attributes'][name]['balanced_accuracy']:8.3f}"
+        cells = [f"{r['attributes'][name]['accuracy']:8.3f} "
+                 f"{r['attributes'][name]['balanced_accuracy']:8.3f}"
                  for r in results.values()]
         print(f"{name:>11}  {drawn[ATTRIBUTE_INDEX[name]]:6.1%}   " + "   ".join(cells))
     cells = [f"{r['mean_accuracy']:8.3f} {r['balanced_accuracy']:8.3f}" for r in results.values()]
@@ -174,7 +176,8 @@ def section_4_synthetic_labels(rates, n):
     course.confirm(all(a["balanced_accuracy"] == 0.5 for a in per_attribute),
                    "the majority rule's balanced accuracy is exactly 0.5 on all 40 attributes")
     course.confirm(bald["majority rule"]["accuracy"] > bald["scores > 1"]["accuracy"]
-                   and bald["majority rule"]["balanced_accuracy"] < bald["scores > 1"]["balanced_accuracy"],
+                   and (bald["majority rule"]["balanced_accuracy"]
+                        < bald["scores > 1"]["balanced_accuracy"]),
                    "on Bald the rule that never looks wins on accuracy, and loses on balanced")
     return labels
 
@@ -212,14 +215,17 @@ def section_5_two_thresholds(labels, rates):
                "balanced": np.full(len(rates), SEPARATION / 2)}
     searched = {"accuracy": [], "balanced": []}
     for k in range(len(ATTRIBUTES)):
-        searched["accuracy"].append(best_threshold(scores[:, k], labels[:, k], accuracy_from_rates, grid))
-        searched["balanced"].append(best_threshold(scores[:, k], labels[:, k], balanced_from_rates, grid))
+        searched["accuracy"].append(best_threshold(scores[:, k], labels[:, k],
+                                                   accuracy_from_rates, grid))
+        searched["balanced"].append(best_threshold(scores[:, k], labels[:, k],
+                                                   balanced_from_rates, grid))
     searched = {key: np.array(v) for key, v in searched.items()}
     print(f"{'':>11}  {'rate':>6}   {'best t for accuracy':>20}   {'best t for balanced':>20}")
     print(f"{'':>11}  {'':>6}   {'search':>9} {'formula':>10}   {'search':>9} {'formula':>10}")
     for name in SHOWN:
         k = ATTRIBUTE_INDEX[name]
-        print(f"{name:>11}  {rates[k]:6.1%}   {searched['accuracy'][k]:9.2f} {formula['accuracy'][k]:10.2f}"
+        print(f"{name:>11}  {rates[k]:6.1%}   "
+              f"{searched['accuracy'][k]:9.2f} {formula['accuracy'][k]:10.2f}"
               f"   {searched['balanced'][k]:9.2f} {formula['balanced'][k]:10.2f}")
     rare = rates < 0.1
     course.confirm((searched["accuracy"][rare] > searched["balanced"][rare]).all(),
@@ -238,7 +244,8 @@ def section_5_two_thresholds(labels, rates):
           f"   (was {honest_result['balanced_accuracy']:.3f} at t = 1)")
     course.confirm(tuned_result["mean_accuracy"] > honest_result["mean_accuracy"]
                    and tuned_result["balanced_accuracy"] < honest_result["balanced_accuracy"],
-                   "the same scores, two thresholds: one wins on accuracy, the other on balanced accuracy")
+                   "the same scores, two thresholds: one wins on accuracy, the other on "
+                   "balanced accuracy")
     return formula
 
 
@@ -268,8 +275,9 @@ def section_6_figure(rates, labels, thresholds):
     course.save_figure(fig, "10_accuracy_vs_balanced.png")
     course.say("""
         Left: the majority rule's accuracy climbs towards 1 as attributes get rarer, and on
-        those rarer than about 15 % it is above the classifier's. Right: under balanced accuracy it sits at 0.5, and the accuracy-tuned
-        threshold pays on the rare attributes for what it gained on the left.""")
+        those rarer than about 15 % it is above the classifier's. Right: under balanced
+        accuracy it sits at 0.5, and the accuracy-tuned threshold pays on the rare attributes
+        for what it gained on the left.""")
 
 
 # =============================================================================================
@@ -305,7 +313,8 @@ def exercise_2(answer):
     if not course.is_close(acc, right_acc, rtol=2e-3):
         raise course.NotYet("accuracy is (TP + TN) / N.")
     if course.is_close(bal, right_bal, rtol=2e-3):
-        return f"Accuracy {right_acc:.3f}, balanced {right_bal:.4f}: the 60 present faces now count half."
+        return (f"Accuracy {right_acc:.3f}, balanced {right_bal:.4f}: the 60 present faces now "
+                "count half.")
     if course.is_close(bal, (tp / (tp + fn) + tp / (tp + fp)) / 2, rtol=2e-3):
         raise course.NotYet("that averages recall and precision. TNR is TN / (TN + FP): a share "
                             "of the faces without glasses.")

@@ -95,7 +95,8 @@ def section_2_one_gal_step():
         logits = (per_group * gal.mask_weight.reshape(1, g, hidden, 1, 1)).sum(axis=2)
         masks_by_hand = F.sigmoid(logits + gal.mask_bias.reshape(1, g, 1, 1))
         features, masks = gal(x)
-    print(f"  hidden = relu(BN(conv3x3(x)))   {hidden_map.shape}   ({g} groups x {hidden} channels)")
+    print(f"  hidden = relu(BN(conv3x3(x)))   {hidden_map.shape}   "
+          f"({g} groups x {hidden} channels)")
     print(f"  per group                       {per_group.shape}")
     print(f"  mask logits  sum_k v_gk hidden  {logits.shape}")
     print(f"  masks = sigmoid(logits + c_g)   {masks_by_hand.shape}")
@@ -157,12 +158,14 @@ def section_4_shapes_at_224(width):
         print(f"  {name}: {t.shape}{gal_here}")
     for block, masks in out.masks.items():
         print(f"  masks at {block}: {masks.shape}   (N, groups, H, W)")
-    course.confirm(out.masks["layer2"].shape[2:] == (28, 28) and out.masks["layer3"].shape[2:] == (14, 14),
+    course.confirm(out.masks["layer2"].shape[2:] == (28, 28)
+                   and out.masks["layer3"].shape[2:] == (14, 14),
                    "28x28 masks at layer2 and 14x14 masks at layer3")
     size = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
     model, baseline = MGGNet(), MGGNet(variant="baseline")
     print(f"parameters: GAL at layer2 {size(model.gal[0]):,}, at layer3 {size(model.gal[1]):,};")
-    print(f"  MGG-Net {size(model) / 1e6:.2f} M against the baseline's {size(baseline) / 1e6:.2f} M")
+    print(f"  MGG-Net {size(model) / 1e6:.2f} M against the baseline's "
+          f"{size(baseline) / 1e6:.2f} M")
     g, h = len(GROUPS), model.gal[0].hidden            # h = 32 hidden channels per group
     by_hand = {c: c * g * h * 9 + 2 * g * h + g * h + g for c in (128, 256)}
     print(f"By hand, with G = {g} groups and h = {h} (hidden_per_group's default): conv3x3 without"
@@ -172,7 +175,8 @@ def section_4_shapes_at_224(width):
     course.confirm(by_hand[128] == size(model.gal[0]) and by_hand[256] == size(model.gal[1]),
                    "GAL's parameters counted by hand are the module's")
     course.confirm(11.0e6 < size(baseline) < 11.4e6 and 12.6e6 < size(model) < 13.0e6,
-                   "about 11 M parameters for the baseline, 12.8 M for MGG-Net (the paper's budget)")
+                   "about 11 M parameters for the baseline, 12.8 M for MGG-Net "
+                   "(the paper's budget)")
 
 
 def synthetic_faces(n, image_size):

@@ -88,7 +88,8 @@ def gcl_by_hand(f, w_g, w_e, alpha):
     """One GCL step for one face, f (K, D), written as the equations read: (f', e)."""
     k = len(f)
     messages = np.array([[w_g[i] @ f[j] for j in range(k)] for i in range(k)])   # m[i, j]
-    scores = np.array([[w_e[i] @ np.maximum(messages[i, j], 0) for j in range(k)] for i in range(k)])
+    scores = np.array([[w_e[i] @ np.maximum(messages[i, j], 0) for j in range(k)]
+                       for i in range(k)])
     e = softmax_over_others(scores)
     refined = np.array([np.maximum((1 - alpha) * f[i] + alpha * sum(e[i, j] * messages[i, j]
                                                                    for j in range(k) if j != i), 0)
@@ -98,15 +99,18 @@ def gcl_by_hand(f, w_g, w_e, alpha):
 
 def section_1_by_hand(f, w_g, w_e):
     course.section("1. One GCL step, by hand and by the library")
-    print(f"f {f.shape} (N faces, K groups, D numbers), w_g {w_g.shape}, w_e {w_e.shape}, alpha = {ALPHA}")
+    print(f"f {f.shape} (N faces, K groups, D numbers), w_g {w_g.shape}, w_e {w_e.shape}, "
+          f"alpha = {ALPHA}")
     by_hand = [gcl_by_hand(face, w_g, w_e, ALPHA) for face in f]
     refined, e = F.graph_attention(mfa.tensor(f), mfa.tensor(w_g), mfa.tensor(w_e), ALPHA,
                                    return_affinity=True)
     diff_f = max(np.abs(r - refined.data[n]).max() for n, (r, _) in enumerate(by_hand))
     diff_e = max(np.abs(a - e.data[n]).max() for n, (_, a) in enumerate(by_hand))
-    print(f"F.graph_attention(f, w_g, w_e, {ALPHA}, return_affinity=True) -> f' {refined.shape}, e {e.shape}")
+    print(f"F.graph_attention(f, w_g, w_e, {ALPHA}, return_affinity=True) -> "
+          f"f' {refined.shape}, e {e.shape}")
     print(f"largest difference from the loops above: f' {diff_f:.1e}, e {diff_e:.1e}")
-    course.confirm(diff_f < 1e-12 and diff_e < 1e-12, "the library computes Eq. 2 exactly as written")
+    course.confirm(diff_f < 1e-12 and diff_e < 1e-12,
+                   "the library computes Eq. 2 exactly as written")
     nonzero = int((e.data[0] > 0).sum(axis=1)[0])
     print(f"node 0 of face 0 has {nonzero} nonzero affinities (K - 1 = {K - 1}); "
           f"a face has {int((e.data[0] > 0).sum())} = K(K - 1)")
@@ -163,7 +167,8 @@ def section_3_the_kernel(f, w_g, w_e):
     diff_g = max(np.abs(g - h).max() for g, h in zip(grads, grads_numpy))
     print(f"kernel against NumPy, float64: forward {diff_y:.1e}, "
           f"backward (all three grads) {diff_g:.1e}")
-    course.confirm(diff_y < 1e-12 and diff_g < 1e-12, "the kernel and its NumPy twin agree, both ways")
+    course.confirm(diff_y < 1e-12 and diff_g < 1e-12,
+                   "the kernel and its NumPy twin agree, both ways")
     launch_by_hand(f, w_g, w_e, reference)
 
 
@@ -192,7 +197,8 @@ def launch_by_hand(f, w_g, w_e, reference):
     print(f"graph_attention_forward((N*K,), ({threads},), (m, f, w_e, y, e, K, D, alpha), "
           "shared_mem=K*8):")
     print(f"  y differs from f' by {np.abs(out - reference).max():.1e}")
-    course.confirm(np.allclose(out, reference, atol=1e-12), "a direct launch of the kernel gives f' too")
+    course.confirm(np.allclose(out, reference, atol=1e-12),
+                   "a direct launch of the kernel gives f' too")
 
 
 def section_4_gradient_check(samples):
@@ -205,7 +211,8 @@ def section_4_gradient_check(samples):
     for backend in ("numpy", "emu"):
         with mfa.use_backend(backend):
             try:
-                results[backend] = mfa.gradcheck(lambda a, b, c: F.graph_attention(a, b, c, ALPHA), inputs)
+                results[backend] = mfa.gradcheck(
+                    lambda a, b, c: F.graph_attention(a, b, c, ALPHA), inputs)
             except GradcheckError as error:
                 results[backend] = False
                 print(f"  {backend}: {error}")
@@ -228,11 +235,14 @@ def section_5_the_heatmap(samples):
     with mfa.no_grad():
         _, e = gcl(features)
     mean_e = e.data.mean(axis=0)
-    print(f"MGG-Net's GraphCorrelation module (channels 32, K = {K}) with its initial random weights,")
+    print(f"MGG-Net's GraphCorrelation module (channels 32, K = {K}) with its initial random "
+          "weights,")
     print(f"on {samples} random nonnegative feature sets (as GAL's relu features are):")
     print(f"mean affinity per row ranges {mean_e[~np.eye(K, dtype=bool)].min():.3f} .. "
-          f"{mean_e[~np.eye(K, dtype=bool)].max():.3f}; uniform would be 1/{K - 1} = {1 / (K - 1):.3f}")
-    course.confirm(np.allclose(mean_e.sum(axis=1), 1, atol=1e-5), "the averaged rows still sum to 1")
+          f"{mean_e[~np.eye(K, dtype=bool)].max():.3f}; "
+          f"uniform would be 1/{K - 1} = {1 / (K - 1):.3f}")
+    course.confirm(np.allclose(mean_e.sum(axis=1), 1, atol=1e-5),
+                   "the averaged rows still sum to 1")
     course.confirm(np.abs(mean_e - 1 / (K - 1))[~np.eye(K, dtype=bool)].max() < 0.03,
                    "at initialisation every group listens to the others about equally, on average")
     path = course.output_path("12_affinity_untrained.png")
@@ -262,7 +272,8 @@ def exercise_1(answer):
         raise course.NotYet("the softmax leaves out j = i: a node does not send itself a message.")
     if total == K * (K - 1) / 2:
         raise course.NotYet("the graph is directed: e_ij and e_ji are two different numbers.")
-    raise course.NotYet("count the neighbours j != i of one node first, then multiply by the nodes.")
+    raise course.NotYet("count the neighbours j != i of one node first, then multiply by the "
+                        "nodes.")
 
 
 def worked_example():

@@ -105,14 +105,16 @@ def section_1_data(size):
     course.section("1. The data: tiny synthetic faces, and the rule to beat")
     train = SynthFaces(size["train"], image_size=IMAGE_SIZE, split="train", verbose=False)
     test = SynthFaces(size["test"], image_size=IMAGE_SIZE, split="test", verbose=False)
-    print(f"SynthFaces: {len(train)} train / {len(test)} test images of {IMAGE_SIZE}x{IMAGE_SIZE} px.")
+    print(f"SynthFaces: {len(train)} train / {len(test)} test images of "
+          f"{IMAGE_SIZE}x{IMAGE_SIZE} px.")
     print("SYNTHETIC: drawn faces whose 40 labels follow CelebA's statistics, not photos.")
     rates = train.labels.mean(axis=0)
     names = ["Bald", "Eyeglasses", "Male", "Smiling", "No_Beard"]
     print("positive rate in the training labels:\n  " + ", ".join(
         f"{n} {rates[ATTRIBUTE_INDEX[n]]:.2f}" for n in names))
     majority = majority_rule(train.labels, test.labels)
-    print(f"majority-class rule on the test set: mean accuracy {100 * majority['mean_accuracy']:.2f} %,"
+    print(f"majority-class rule on the test set: mean accuracy "
+          f"{100 * majority['mean_accuracy']:.2f} %,"
           f" balanced accuracy {100 * majority['balanced_accuracy']:.2f} %")
     course.say("""
         The rule answers, for every face, each attribute's most common value in the training
@@ -151,20 +153,22 @@ def section_2_variants():
     models = {v: build(v) for v in VARIANTS}
     for v, model in models.items():
         sizes = parameters_by_part(model)
-        print(f"{v:12s}" + "".join(f"{sizes[p]:12,d}" for p in PARTS) + f"{count(model.parameters()):10,d}")
+        print(f"{v:12s}" + "".join(f"{sizes[p]:12,d}" for p in PARTS)
+              + f"{count(model.parameters()):10,d}")
     hidden = {v: models[v].gal[0].conv.out_channels for v in ("no_gcl", "independent")}
     print(f"GAL hidden channels at layer2: no_gcl {hidden['no_gcl']} (8 groups x {HIDDEN}), "
           f"independent {hidden['independent']} (40 attributes x {hidden['independent'] // 40})")
     course.confirm(hidden["no_gcl"] == hidden["independent"],
                    "independent and no_gcl have the same hidden channels: they differ in grouping")
     paper = {v: count(MGGNet(variant=v).parameters()) for v in ("baseline", "full")}
-    print(f"the paper's sizes (width 64, 32 hidden per group): baseline {paper['baseline'] / 1e6:.2f}"
-          f" M, full {paper['full'] / 1e6:.2f} M, +{100 * (paper['full'] / paper['baseline'] - 1):.0f} %")
+    extra = 100 * (paper["full"] / paper["baseline"] - 1)
+    print(f"the paper's sizes (width 64, 32 hidden per group): baseline "
+          f"{paper['baseline'] / 1e6:.2f} M, full {paper['full'] / 1e6:.2f} M, +{extra:.0f} %")
     course.confirm(abs(paper["full"] / 12.8e6 - 1) < 0.01 and 11.0e6 < paper["baseline"] < 11.3e6,
                    "the paper's budget: baseline about 11 M, MGG-Net about 12.8 M")
     small = count(models["full"].parameters()) / count(models["baseline"].parameters()) - 1
-    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear head: "
-          "a tiny\nResNet makes the extra parts relatively bigger.")
+    print(f"at width {WIDTH} the heads add {100 * small:.0f} % to the backbone and its linear "
+          "head: a tiny\nResNet makes the extra parts relatively bigger.")
 
 
 # --- 3. one forward pass ---------------------------------------------------------------------
@@ -179,12 +183,14 @@ def section_3_one_forward(train):
     for block, m in out.masks.items():
         print(f"  masks at {block}: {tuple(m.shape)}  (images, groups, H, W)   "
               f"affinity e_ij: {tuple(out.affinity[block].shape)}")
-    by_eq4 = (out.base_logits.data + sum(y.data for y in out.gcl_logits.values())) / (1 + len(out.gcl_logits))
+    by_eq4 = ((out.base_logits.data + sum(y.data for y in out.gcl_logits.values()))
+              / (1 + len(out.gcl_logits)))
     course.confirm(np.allclose(out.logits.data, by_eq4, atol=1e-6),
                    "Eq. 4: the final logits are the mean of Y^B and the GCL logits")
     loss = mggnet_loss(out, targets)
     by_hand = sum(bce_by_hand(logits.data, targets) for _, logits in out.heads())
-    print(f"mggnet_loss = {loss.item():.5f};  the sum of the six heads' BCE by hand = {by_hand:.5f}")
+    print(f"mggnet_loss = {loss.item():.5f};  "
+          f"the sum of the six heads' BCE by hand = {by_hand:.5f}")
     course.confirm(np.isclose(loss.item(), by_hand, rtol=1e-5),
                    "Eq. 5: the loss is the sum over heads of the mean BCE with logits")
     print("the heads each variant's loss sums over (out.heads(), on 2 faces):")
@@ -222,7 +228,8 @@ def section_4_one_step(train):
 
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     print(f"loss {loss.item():.4f}; parameters without a gradient: {missing or 'none'}")
-    course.confirm(not missing, "every parameter (backbone, GAL, GCL, classifiers, heads) got a gradient")
+    course.confirm(not missing,
+                   "every parameter (backbone, GAL, GCL, classifiers, heads) got a gradient")
     expected = before - 0.05 * (weight.grad + 5e-4 * before)   # the first step: no momentum yet
     course.confirm(np.allclose(weight.data, expected, atol=1e-7),
                    "the first SGD step moved the GCL weight by exactly -lr * (grad + wd * w)")
@@ -325,12 +332,14 @@ def section_6_reading_the_results(train, test, results):
           "same test faces, its mean over the faces ± its standard error:")
     gaps = {}
     for variant in ("independent", "no_gcl", "full"):
-        mean, se = paired_difference(results[variant][0]["logits"], results["baseline"][0]["logits"], labels)
+        mean, se = paired_difference(results[variant][0]["logits"],
+                                     results["baseline"][0]["logits"], labels)
         gaps[variant] = (mean, se)
         print(f"  {variant:12s} {mean:+.2f} ± {se:.2f} points")
     within = [v for v, (mean, se) in gaps.items() if abs(mean) < 2 * se]
     print(f"within two standard errors of the baseline: {', '.join(within) or 'none'}")
-    spread = {v: 100 * abs(runs[1]["mean"] - runs[0]["mean"]) for v, runs in results.items() if len(runs) > 1}
+    spread = {v: 100 * abs(runs[1]["mean"] - runs[0]["mean"])
+              for v, runs in results.items() if len(runs) > 1}
     if spread:
         print("the same variant, seed 1 against seed 0, points apart:")
         print("  " + ", ".join(f"{v} {s:.2f}" for v, s in spread.items()))
@@ -385,7 +394,8 @@ def exercise_1(answer):
     if full == attributes * 2 * blocks or no_gcl == attributes * blocks:
         raise course.NotYet("the base head Y^B and the final head Y are heads too.")
     if full != right[0]:
-        raise course.NotYet("the full model: per block one GAL and one GCL head, plus base and final.")
+        raise course.NotYet("the full model: per block one GAL and one GCL head, plus base and "
+                            "final.")
     raise course.NotYet("no_gcl: per block one GAL head only, plus base and final.")
 
 

@@ -84,7 +84,8 @@ def first_batch(dataset, n):
     """n images as a Tensor and their targets {"score", "race", "gender"} as arrays."""
     tf = to_input()
     images = np.stack([tf(dataset[i][0]) for i in range(n)])
-    targets = {"score": dataset.scores[:n], "race": dataset.races[:n], "gender": dataset.genders[:n]}
+    targets = {"score": dataset.scores[:n], "race": dataset.races[:n],
+               "gender": dataset.genders[:n]}
     return mfa.tensor(images), targets
 
 
@@ -114,7 +115,8 @@ def section_1_shapes(model, images):
         print(f"  {'relu4, relu5':22s} {tuple(relu5.shape)}")
         maps = model.features(images)
     print(f"  {'A1 = aggregate':22s} {tuple(maps['fused'].shape)}   -> race branch, score head")
-    course.confirm(np.array_equal(relu3.data, maps["relu3"].data) and relu5.shape == maps["relu5"].shape,
+    course.confirm(np.array_equal(relu3.data, maps["relu3"].data)
+                   and relu5.shape == maps["relu5"].shape,
                    "our walk gives the same relu3 as HMTNet.features")
     side = relu3.shape[-1]
     print(f"trunk map: {side}x{side} here ({CONFIG.image_size} px, stem strides 1); the paper's "
@@ -133,7 +135,8 @@ def section_1_shapes(model, images):
 
 # --- 2. branches -----------------------------------------------------------------------------
 
-CHILDREN = ("conv1", "conv2", "conv3", "conv4", "conv5", "gender_branch", "race_branch", "score_head")
+CHILDREN = ("conv1", "conv2", "conv3", "conv4", "conv5", "gender_branch", "race_branch",
+            "score_head")
 
 
 def reached_by(model, images, targets, task):
@@ -178,8 +181,9 @@ def section_2_branches(model, images, targets):
         Sharing the trunk is where a joint network saves: one conv1-conv5 instead of three.
         And the shared layers learn from several losses at once: conv1-conv3 are in the
         gender list, and the race and score heads read A1, which holds conv3, so conv1-conv3
-        are trained by the gender, race and score labels together. (Whether that sharing helps each task is what the paper's comparison with
-        single-task networks measures; this lesson does not.)""")
+        are trained by the gender, race and score labels together. (Whether that sharing
+        helps each task is what the paper's comparison with single-task networks measures;
+        this lesson does not.)""")
 
 
 def score_by_hand(head, fused):
@@ -216,7 +220,8 @@ def section_3_loss(model, images, targets):
     parts = {k: v.item() for k, v in loss_fn.parts(out, targets).items()}
     total = loss_fn(out, targets).item()
     print(f"{loss_fn}:")
-    print("  library: " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items()) + f";  total {total:.4f}")
+    print("  library: " + ", ".join(f"{k} {v:.4f}" for k, v in parts.items())
+          + f";  total {total:.4f}")
     by_hand = {"gender": cross_entropy_by_hand(out.gender.data, targets["gender"]),
                "race": cross_entropy_by_hand(out.race.data, targets["race"]),
                "score": float(smooth_huber_by_hand(out.score.data - targets["score"]).mean())}
@@ -255,12 +260,14 @@ def section_4_metrics():
     print(f"by hand:           MAE {mae:.4f}  RMSE {rmse:.4f}  PC {pc:.4f}")
     library = metrics.mae(pred, true), metrics.rmse(pred, true), metrics.pearson(pred, true)
     print(f"minifaceattr.metrics: MAE {library[0]:.4f}  RMSE {library[1]:.4f}  PC {library[2]:.4f}")
-    course.confirm(np.allclose([mae, rmse, pc], library), "the library's metrics are these formulas")
+    course.confirm(np.allclose([mae, rmse, pc], library),
+                   "the library's metrics are these formulas")
     course.confirm(rmse >= mae, "RMSE >= MAE always (squaring weighs the big errors more)")
     stretched = 2 * pred - 2
     print(f"pred' = 2*pred - 2: MAE {metrics.mae(stretched, true):.4f}, "
           f"PC {metrics.pearson(stretched, true):.4f}")
-    course.confirm(np.isclose(metrics.pearson(stretched, true), pc) and metrics.mae(stretched, true) > mae,
+    course.confirm(np.isclose(metrics.pearson(stretched, true), pc)
+                   and metrics.mae(stretched, true) > mae,
                    "stretching and shifting the predictions keeps PC and changes MAE: report both")
 
 
@@ -287,8 +294,8 @@ def section_5_training(train, test, size):
             opt.step()
             step += 1
             if step % size["print_every"] == 0 or step == 1:
-                print(f"{step:5d} {loss.item():7.3f} " + " ".join(f"{parts[t].item():7.3f}"
-                                                                for t in ("gender", "race", "score")))
+                print(f"{step:5d} {loss.item():7.3f} "
+                      + " ".join(f"{parts[t].item():7.3f}" for t in ("gender", "race", "score")))
     found, _ = evaluate_hmtnet(model, DataLoader(test, 80, transform=to_input()))
     compare_with_trivial(found, train, test, step)
 
@@ -296,7 +303,8 @@ def section_5_training(train, test, size):
 def compare_with_trivial(found, train, test, steps):
     """The model's test metrics next to rules that look at no image."""
     mean_score = np.full(len(test), train.scores.mean())
-    trivial = {"mae": metrics.mae(mean_score, test.scores), "rmse": metrics.rmse(mean_score, test.scores),
+    trivial = {"mae": metrics.mae(mean_score, test.scores),
+               "rmse": metrics.rmse(mean_score, test.scores),
                "pc": float("nan"),
                "acc_gender": majority_accuracy(train.genders, test.genders),
                "acc_race": majority_accuracy(train.races, test.races)}
@@ -343,7 +351,8 @@ def exercise_1(answer):
     if said == right:
         return "Gender leaves the trunk after conv3; race and score need conv5 (through A1)."
     if said[0] != right[0]:
-        raise course.NotYet("gender: which map does its branch read, and which convolution made it?")
+        raise course.NotYet("gender: which map does its branch read, and which convolution "
+                            "made it?")
     raise course.NotYet("race and score read A1 = (conv3 + relu3 + relu5) / 3: what is the deepest "
                         "layer inside relu5?")
 
