@@ -301,7 +301,7 @@ def engine_using(backward):
     def patched(self, grad=None, retain_graph=False):
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad")
-        if grad is None and self.size != 1:
+        if grad is None and self.numel() != 1:
             raise RuntimeError("grad can be implicitly created only for a one-element output")
         grad = np.ones_like(self.data) if grad is None else np.asarray(grad, self.dtype)
         backward(self, grad, retain_graph)
