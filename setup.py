@@ -23,5 +23,8 @@ setup(
         "lfwa": ["h5py>=3"],
         "test": ["pytest>=7", "h5py>=3", f"cuda-bindings>=13.0,<14; {CUDA_WHEELS}",
                  f"nvidia-cuda-nvrtc>=13.0,<14; {CUDA_WHEELS}"],
+        # The linter and type checker CI runs (settings in pyproject.toml), pinned so that a
+        # new release cannot fail a clean tree.
+        "lint": ["ruff==0.17.6", "mypy==2.4.1"],
     },
 )
