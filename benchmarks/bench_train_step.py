@@ -55,6 +55,9 @@ def setup_ours(args):
     import minifaceattr as mfa
     import minifaceattr.functional as F
     from minifaceattr import models, optim
+    from minifaceattr.functional import conv_fast
+    if args.conv_version is not None:
+        conv_fast.IM2COL_VERSION = conv_fast.COL2IM_VERSION = args.conv_version
     x, y, state = make_problem(args.batch, args.size)
     model = models.resnet18(num_classes=40)
     model.load_state_dict(state)
@@ -180,9 +183,11 @@ def versions(args):
 
 def run_interleaved(args, argv):
     """Start both children, alternate their timed steps, collect what each reports."""
-    children = {name: subprocess.Popen([sys.executable, __file__, *argv, "--only", name], text=True,
+    extra = {f"ours_v{v}": ["--conv-version", str(v)] for v in args.also_conv_versions}
+    children = {name: subprocess.Popen([sys.executable, __file__, *argv, *extra.get(name, []),
+                                        "--only", name.split("_")[0]], text=True,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                for name in ("ours", "torch")}
+                for name in ("ours", "torch", *extra)}
     results = {name: {"losses": _answer(child)["losses"], "all_seconds": []}
                for name, child in children.items()}
     for k in range(args.steps):
@@ -271,6 +276,10 @@ def main():
     parser.add_argument("--torch-tf32", action="store_true",
                         help="let PyTorch use TF32 on the GPU (off: compare fp32 with fp32)")
     parser.add_argument("--only", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--conv-version", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--also-conv-versions", type=int, nargs="*", default=[],
+                        help="also time our step with these im2col/col2im versions "
+                             "(functional/conv_fast.py; 0 = the reference), in turn with the others")
     parser.add_argument("--profile", action="store_true", help="cProfile our step instead")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args()
@@ -295,7 +304,10 @@ def report(args, results):
                    load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs)
     lines = [f"ResNet18 training step on {args.device} ({summary['device_name']}), "
              f"batch {args.batch} at {args.size}x{args.size}, load average {os.getloadavg()[0]:.1f}"]
-    for name, r in (("minifaceattr", ours), ("PyTorch", theirs)):
+    named = [("minifaceattr", ours), ("PyTorch", theirs)]
+    named += [(f"ours, conv v{name[6:]}", r) for name, r in results.items()
+              if name.startswith("ours_v")]
+    for name, r in named:
         r["images_per_second"] = args.batch / r["seconds_per_step"]
         growth = r["peak_rss_mib"] - r["rss_before_steps_mib"]
         memory = (f"GPU pool {r['gpu_peak_mib']:.0f} MiB" if "gpu_peak_mib" in r else
@@ -305,6 +317,10 @@ def report(args, results):
                      f"first losses {[round(v, 5) for v in r['losses']]}")
     summary["time_ratio_ours_over_torch"] = ours["seconds_per_step"] / theirs["seconds_per_step"]
     lines.append(f"  ratio (our time / PyTorch's): {summary['time_ratio_ours_over_torch']:.2f}x")
+    for name, r in results.items():
+        if name.startswith("ours_v"):
+            lines.append(f"  ratio with conv v{name[6:]}: "
+                         f"{r['seconds_per_step'] / theirs['seconds_per_step']:.2f}x")
     print("\n".join(lines))
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
