@@ -13,7 +13,7 @@ of floating-point additions in col2im) and is tested against it in ``tests/test_
                two threads. NumPy releases the GIL inside large copies and additions, so
                the two halves run on two cores at once.
 
-``conv.Conv2d`` uses ``IM2COL_VERSION`` / ``COL2IM_VERSION`` (the newest by default);
+``conv.Conv2d`` uses ``IM2COL_VERSION`` / ``COL2IM_VERSION`` (version 1 by default: see below);
 ``reference_conv()`` switches back to version 0, for lessons and tests.
 """
 import contextlib
@@ -142,7 +142,7 @@ def col2im_threaded(cols, g):
 
 IM2COL_VERSIONS = {1: im2col_direct, 2: im2col_threaded}
 COL2IM_VERSIONS = {1: col2im_direct, 2: col2im_threaded}
-IM2COL_VERSION = COL2IM_VERSION = 2
+IM2COL_VERSION = COL2IM_VERSION = 1  # 2 lost under load on 2 shared cores
 
 
 def fast_im2col(x, g):
