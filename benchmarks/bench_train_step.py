@@ -55,9 +55,10 @@ def setup_ours(args):
     import minifaceattr as mfa
     import minifaceattr.functional as F
     from minifaceattr import models, optim
-    from minifaceattr.functional import conv_fast
+    from minifaceattr.functional import conv_fast, norm_fast
     if args.conv_version is not None:
         conv_fast.IM2COL_VERSION = conv_fast.COL2IM_VERSION = args.conv_version
+        norm_fast.VERSION = min(args.conv_version, norm_fast.VERSION)  # 0: all the reference
     x, y, state = make_problem(args.batch, args.size)
     model = models.resnet18(num_classes=40)
     model.load_state_dict(state)
@@ -279,7 +280,8 @@ def main():
     parser.add_argument("--conv-version", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--also-conv-versions", type=int, nargs="*", default=[],
                         help="also time our step with these im2col/col2im versions "
-                             "(functional/conv_fast.py; 0 = the reference), in turn with the others")
+                             "(functional/conv_fast.py; 0 = the reference NumPy path, batch "
+                             "norm's included), in turn with the others")
     parser.add_argument("--profile", action="store_true", help="cProfile our step instead")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args()
