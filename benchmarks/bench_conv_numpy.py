@@ -1,6 +1,6 @@
 """The NumPy convolution's pieces on ResNet18's layer shapes, one version against another.
 
-    python benchmarks/bench_conv_numpy.py                  # batch 32 at 112×112, as bench_train_step
+    python benchmarks/bench_conv_numpy.py             # batch 32 at 112×112, as bench_train_step
     python benchmarks/bench_conv_numpy.py --repeat 7 --versions 0 1 2
 
 For each im2col / col2im version (conv_fast.py: 0 is the reference) it times the sum over
