@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..backend import kernel_backend
 from .workspace import workspace
 
 THREADS = 2
@@ -160,7 +161,7 @@ def matmul(a, b, name):
     """a @ b; on NumPy, from version 1 on, into a reused workspace buffer called ``name``
     (the forward's y2 and the backward's dcols are as big as the layer's output and columns,
     and live only until the next copy, so one buffer per name serves every layer)."""
-    if not isinstance(a, np.ndarray) or max(IM2COL_VERSION, COL2IM_VERSION) < 1:
+    if kernel_backend(a) != "numpy" or max(IM2COL_VERSION, COL2IM_VERSION) < 1:
         return a @ b
     out = workspace.scratch(name, (a.shape[0], b.shape[1]), np.result_type(a, b))
     return np.matmul(a, b, out=out)
