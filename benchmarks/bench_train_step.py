@@ -318,7 +318,8 @@ def report(args, results):
                    batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,
                    torch_tf32=args.torch_tf32 if args.device == "cuda" else None,
                    numpy=np.__version__, python=platform.python_version(),
-                   load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs)
+                   load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs,
+                   **{name: r for name, r in results.items() if name.startswith("ours_v")})
     lines = [f"ResNet18 training step on {args.device} ({summary['device_name']}), "
              f"batch {args.batch} at {args.size}x{args.size}, "
              f"load average {os.getloadavg()[0]:.1f}"]
