@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 
 import numpy as np
 
@@ -58,12 +59,16 @@ def compare_versions(convs, versions, repeat, rng):
     times = {(v, piece): [] for v in versions for piece in ("im2col", "col2im")}
     for _ in range(repeat):
         for v in versions:
-            kept = []  # the step keeps every layer's columns until backward: so do we
-            times[v, "im2col"].append(sum(time_once(lambda: kept.append(IM2COL[v](x, g)))
-                                          for (x, _), (*_, g) in zip(inputs, convs)))
-            times[v, "col2im"].append(sum(time_once(lambda: COL2IM[v](cols, g))
-                                          for (_, cols), (*_, g) in zip(inputs, convs)))
-            del kept
+            kept, seconds = [], {"im2col": 0.0, "col2im": 0.0}
+            for (x, cols), (*_, g) in zip(inputs, convs):
+                start = CLOCK()
+                kept.append(IM2COL[v](x, g))  # the step keeps every layer's columns: so do we
+                seconds["im2col"] += CLOCK() - start
+                start = CLOCK()
+                COL2IM[v](cols, g)
+                seconds["col2im"] += CLOCK() - start
+            for piece, t in seconds.items():
+                times[v, piece].append(t)
     return {key: float(np.median(t)) for key, t in times.items()}
 
 
@@ -101,7 +106,7 @@ def best_gemm_rate(rng, repeat):
     for n in (1024, 2048, 3072):
         a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
         a @ b
-        seconds = min(time_once(lambda: a @ b) for _ in range(repeat))
+        seconds = min(time_once(partial(np.matmul, a, b)) for _ in range(repeat))
         best = max(best, 2 * n ** 3 / seconds)
     return best
 

@@ -311,8 +311,8 @@ def main():
 
 def report(args, results):
     ours, theirs = results["ours"], results["torch"]
-    summary = dict(benchmark="resnet18 training step (forward, BCE-with-logits x 40, backward, "
-                             "SGD)",
+    summary = dict(benchmark=("resnet18 training step (forward, BCE-with-logits x 40, backward, "
+                              "SGD)"),
                    device=args.device, device_name=device_description(args.device),
                    date=datetime.datetime.now().isoformat(timespec="seconds"),
                    batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,

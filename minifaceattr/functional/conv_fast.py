@@ -17,6 +17,8 @@ of floating-point additions in col2im) and is tested against it in ``tests/test_
 ``reference_conv()`` switches back to version 0, for lessons and tests.
 """
 import contextlib
+import functools
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -50,6 +52,16 @@ def tap_slices(i, j, g):
     return out, inp
 
 
+@functools.lru_cache(maxsize=512)
+def tap_plan(g):
+    """[(i, j, tap_slices(i, j, g))] for the taps that read inside the image, and the tap
+    that covers it whole (or None): worked out once per geometry, not per call (on small
+    layers the Python arithmetic would cost as much as the copies)."""
+    taps = [(i, j, tap_slices(i, j, g)) for i in range(g.KH) for j in range(g.KW)]
+    first = next(((i, j) for i, j, _ in taps if covers_image(i, j, g)), None)
+    return [t for t in taps if t[2] is not None], first
+
+
 def covers_image(i, j, g):
     """True if tap (i, j) reads every input pixel exactly once (stride 1, no overhang):
     col2im can then start with ``=`` on this tap instead of zeros and ``+=``."""
@@ -74,11 +86,8 @@ def im2col_direct(x, g, channels=None):
 
 def _im2col_channels(x, cols, g, channels):
     xt = x.transpose(1, 0, 2, 3)[channels]  # (C, N, H, W), a view
-    for i in range(g.KH):
-        for j in range(g.KW):
-            s = tap_slices(i, j, g)
-            if s is not None:
-                cols[channels, i, j, :, s[0][0], s[0][1]] = xt[:, :, s[1][0], s[1][1]]
+    for i, j, (out, inp) in tap_plan(g)[0]:
+        cols[channels, i, j, :, out[0], out[1]] = xt[:, :, inp[0], inp[1]]
 
 
 def col2im_direct(cols, g):
@@ -92,17 +101,14 @@ def col2im_direct(cols, g):
 
 def _col2im_channels(cols, gx, g, channels):
     gxt = gx.transpose(1, 0, 2, 3)[channels]  # (C, N, H, W), a view
-    first = next(((i, j) for i in range(g.KH) for j in range(g.KW) if covers_image(i, j, g)),
-                 None)
+    taps, first = tap_plan(g)
     if first is None:
         gxt[...] = 0
     else:
         gxt[...] = cols[channels, first[0], first[1]]
-    for i in range(g.KH):
-        for j in range(g.KW):
-            s = tap_slices(i, j, g)
-            if s is not None and (i, j) != first:
-                gxt[:, :, s[1][0], s[1][1]] += cols[channels, i, j, :, s[0][0], s[0][1]]
+    for i, j, (out, inp) in taps:
+        if (i, j) != first:
+            gxt[:, :, inp[0], inp[1]] += cols[channels, i, j, :, out[0], out[1]]
 
 
 # --- version 2: version 1 on two threads --------------------------------------------------------
@@ -110,7 +116,7 @@ def _col2im_channels(cols, gx, g, channels):
 def channel_halves(c, parts=THREADS):
     """``parts`` contiguous slices that split c channels as evenly as possible."""
     bounds = np.linspace(0, c, parts + 1).round().astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def run_in_threads(fn, slices):
