@@ -11,6 +11,7 @@ reference count falls and the next request for that key may reuse it. With
 ``backward(retain_graph=True)`` the graph keeps its buffers, and the pool makes new ones.
 """
 import sys
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -19,7 +20,7 @@ LIMIT_BYTES = 2 * 2 ** 30  # free buffers beyond this total are dropped, oldest 
 
 
 class Workspace:
-    """``get(key, shape, dtype, zero=True)`` -> a buffer for this key, reused when free.
+    """``get(key, shape, dtype, zero=False)`` -> a buffer for this key, reused when free.
 
     Everything about a buffer's contents that a caller relies on must be in ``key``: a
     reused buffer holds what the last user of the same key left in it. ``zero=True`` makes
@@ -28,8 +29,20 @@ class Workspace:
     def __init__(self, limit_bytes=LIMIT_BYTES):
         self.buffers = OrderedDict()  # key -> list of arrays, least recently used first
         self.limit_bytes = limit_bytes
+        self.lock = threading.Lock()  # two threads must not both take the same free buffer
 
     def get(self, key, shape, dtype, zero=False):
+        with self.lock:
+            return self._get(key, shape, dtype, zero)
+
+    def scratch(self, name, shape, dtype):
+        """A buffer of this shape that is a view of one flat array per (name, dtype), grown
+        to the largest size asked for: for short-lived temporaries of many shapes (one
+        layer's GEMM output), so that the pool keeps one of them, not one per shape."""
+        with self.lock:
+            return self._scratch(name, shape, dtype)
+
+    def _get(self, key, shape, dtype, zero):
         key = (key, tuple(shape), np.dtype(dtype).str)
         candidates = self.buffers.setdefault(key, [])
         self.buffers.move_to_end(key)
@@ -41,10 +54,7 @@ class Workspace:
         self.trim()
         return buffer
 
-    def scratch(self, name, shape, dtype):
-        """A buffer of this shape that is a view of one flat array per (name, dtype), grown
-        to the largest size asked for: for short-lived temporaries of many shapes (one
-        layer's GEMM output), so that the pool keeps one of them, not one per shape."""
+    def _scratch(self, name, shape, dtype):
         size = int(np.prod(shape))
         key = (("scratch", name), None, np.dtype(dtype).str)
         candidates = self.buffers.setdefault(key, [])
