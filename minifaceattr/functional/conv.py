@@ -85,6 +85,8 @@ def window(padded, i, j, g):
 # --- NumPy twins -----------------------------------------------------------------------------
 # Inside the convolution the image is kept channel-major, (C, N, H, W): the rows of cols are
 # channels, so every copy below moves whole rows of pixels in their natural order.
+# These are the reference; conv_fast.py holds faster versions, tested against them, that
+# conv2d runs by default (conv_fast.reference_conv() switches back to these).
 
 def im2col_numpy(x, g):
     """cols[(c, i, j), (n, oh, ow)] = x[n, c, oh·SH − PH + i·DH, ow·SW − PW + j·DW], 0 outside.
@@ -190,7 +192,7 @@ def nchw_to_channel_major_kernel(gy, g, out=None):
 # --- each step: the NumPy twin or the kernel, as the backend says ----------------------------
 
 def im2col(x, g):
-    """The kernel, or on NumPy the version ``conv_fast.IM2COL_VERSION`` names (0: im2col_numpy)."""
+    """The kernel, or on NumPy the version ``conv_fast.IM2COL_VERSION`` names (0: the twin)."""
     if kernel_backend(x) != "numpy":
         return im2col_kernel(x, g)
     cols = conv_fast.fast_im2col(x, g)
@@ -198,7 +200,7 @@ def im2col(x, g):
 
 
 def col2im(cols, g):
-    """The kernel, or on NumPy the version ``conv_fast.COL2IM_VERSION`` names (0: col2im_numpy)."""
+    """The kernel, or on NumPy the version ``conv_fast.COL2IM_VERSION`` names (0: the twin)."""
     if kernel_backend(cols) != "numpy":
         return col2im_kernel(cols, g)
     gx = conv_fast.fast_col2im(cols, g)
