@@ -24,6 +24,20 @@ GEOMETRIES = {
 VERSIONS = sorted(conv_fast.IM2COL_VERSIONS)
 
 
+@pytest.fixture(autouse=True)
+def threads_even_for_small_arrays(monkeypatch):
+    """Version 2 hands small copies to no thread; these tests' arrays are all small."""
+    monkeypatch.setattr(conv_fast, "MIN_THREADED_ELEMENTS", 0)
+
+
+def test_version2_splits_the_channels_between_threads(monkeypatch, rng):
+    seen = []
+    monkeypatch.setattr(conv_fast, "_im2col_channels", lambda x, cols, g, c: seen.append(c))
+    g = geometry("3x3-stride2-pad1-odd")
+    conv_fast.im2col_threaded(rng.standard_normal((g.N, g.C, g.H, g.W)), g)
+    assert sorted((c.start, c.stop) for c in seen) == [(0, 2), (2, 3)]
+
+
 def geometry(name):
     n, c, h, w, kh, kw, s, p, d = GEOMETRIES[name]
     return ConvGeometry(n, c, h, w, kh, kw, *s, *p, *d)

@@ -19,6 +19,7 @@ of floating-point additions in col2im) and is tested against it in ``tests/test_
 import contextlib
 import functools
 import itertools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,7 +28,17 @@ from ..backend import kernel_backend
 from .workspace import workspace
 
 THREADS = 2
+MIN_THREADED_ELEMENTS = 2 ** 20  # smaller copies take less time than handing them to a thread
 _pool = None
+
+
+def _forget_pool_in_child():
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def tap_range(i, size, out_size, stride, padding, dilation):
@@ -119,11 +130,12 @@ def channel_halves(c, parts=THREADS):
     return [slice(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
-def run_in_threads(fn, slices):
-    """fn(s) for each slice, on a pool of THREADS threads (the calling thread waits)."""
+def run_in_threads(fn, slices, elements):
+    """fn(s) for each slice, on a pool of THREADS threads (the calling thread waits); all in
+    the calling thread when the work (``elements`` copied) is small."""
     global _pool
-    if len(slices) == 1:
-        return fn(slices[0])
+    if len(slices) == 1 or elements < MIN_THREADED_ELEMENTS:
+        return fn(slice(None))
     if _pool is None:
         _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="conv_fast")
     for future in [_pool.submit(fn, s) for s in slices]:
@@ -133,7 +145,7 @@ def run_in_threads(fn, slices):
 def im2col_threaded(x, g):
     """Version 1, its channels split between THREADS threads."""
     cols = workspace.get(("im2col", g), (g.C, g.KH, g.KW, g.N, g.OH, g.OW), x.dtype, zero=True)
-    run_in_threads(lambda c: _im2col_channels(x, cols, g, c), channel_halves(g.C))
+    run_in_threads(lambda c: _im2col_channels(x, cols, g, c), channel_halves(g.C), cols.size)
     return cols.reshape(g.cols_shape)
 
 
@@ -141,7 +153,7 @@ def col2im_threaded(cols, g):
     """Version 1, its channels split between THREADS threads."""
     gx = np.empty((g.N, g.C, g.H, g.W), cols.dtype)
     cols = cols.reshape(g.C, g.KH, g.KW, g.N, g.OH, g.OW)
-    run_in_threads(lambda c: _col2im_channels(cols, gx, g, c), channel_halves(g.C))
+    run_in_threads(lambda c: _col2im_channels(cols, gx, g, c), channel_halves(g.C), cols.size)
     return gx
 
 
