@@ -161,7 +161,7 @@ def col2im_threaded(cols, g):
 
 IM2COL_VERSIONS = {1: im2col_direct, 2: im2col_threaded}
 COL2IM_VERSIONS = {1: col2im_direct, 2: col2im_threaded}
-IM2COL_VERSION = COL2IM_VERSION = 1  # 2 lost under load on 2 shared cores
+IM2COL_VERSION = COL2IM_VERSION = 1  # v2: mixed results (benchmarks/results/*20261202.md)
 
 
 def fast_im2col(x, g):
