@@ -9,9 +9,12 @@ batch 32 at 112×112 on the CPU, batch 144 at 224×224 on the GPU.
     python benchmarks/bench_train_step.py --device cpu --profile    # where our time goes
 
 Each framework runs in its own child process (so each one's peak memory is its own), and
-the two take their timed steps in turn, so that both see the same machine. Both start from the same weights, images and labels, and the first losses are printed side
-by side as a check that they compute the same thing. Results (images per second, the
-ratio, peak memory, device and date) are written to benchmarks/results/.
+the two take their timed steps in turn, so that both see the same machine. Both start from
+the same weights, images and labels, and the first losses are printed side by side as a
+check that they compute the same thing. Results (images per second, the ratio, peak memory,
+device and date) are written to benchmarks/results/. Each step's CPU time (all threads of the
+child) is reported beside its wall time: on a shared machine, wall time includes waiting for
+a core.
 """
 import argparse
 import datetime
@@ -55,6 +58,10 @@ def setup_ours(args):
     import minifaceattr as mfa
     import minifaceattr.functional as F
     from minifaceattr import models, optim
+    from minifaceattr.functional import conv_fast, norm_fast
+    if args.conv_version is not None:
+        conv_fast.IM2COL_VERSION = conv_fast.COL2IM_VERSION = args.conv_version
+        norm_fast.VERSION = min(args.conv_version, norm_fast.VERSION)  # 0: all the reference
     x, y, state = make_problem(args.batch, args.size)
     model = models.resnet18(num_classes=40)
     model.load_state_dict(state)
@@ -114,9 +121,11 @@ def torch_resnet18(tnn, num_classes):
     class Block(tnn.Module):
         def __init__(self, cin, cout, stride=1, downsample=None):
             super().__init__()
-            self.conv1, self.bn1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.conv1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(cout)
             self.relu = tnn.ReLU(inplace=True)
-            self.conv2, self.bn2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.conv2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(cout)
             self.downsample = downsample
 
         def forward(self, x):
@@ -160,11 +169,13 @@ def serve(setup, args):
     for line in sys.stdin:
         if line.strip() != "step":
             break
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         loss = step()
         sync()
-        print(json.dumps({"seconds": time.perf_counter() - start, "loss": loss}), flush=True)
-    result = dict(peak_rss_mib=peak_rss_mib(), rss_before_steps_mib=rss_before, versions=versions(args))
+        print(json.dumps({"seconds": time.perf_counter() - start, "loss": loss,
+                          "cpu_seconds": time.process_time() - cpu_start}), flush=True)
+    result = dict(peak_rss_mib=peak_rss_mib(), rss_before_steps_mib=rss_before,
+                  versions=versions(args))
     if memory is not None:
         result["gpu_peak_mib"] = memory()
     print(json.dumps(result), flush=True)
@@ -180,10 +191,13 @@ def versions(args):
 
 def run_interleaved(args, argv):
     """Start both children, alternate their timed steps, collect what each reports."""
-    children = {name: subprocess.Popen([sys.executable, __file__, *argv, "--only", name], text=True,
+    extra = {f"ours_v{v}": ["--conv-version", str(v)] for v in args.also_conv_versions}
+    children = {name: subprocess.Popen([sys.executable, __file__, *argv, *extra.get(name, []),
+                                        "--only", name.split("_")[0]], text=True,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-                for name in ("ours", "torch")}
-    results = {name: {"losses": _answer(child)["losses"], "all_seconds": []}
+                for name in ("ours", "torch", *extra)}
+    results = {name: {"losses": _answer(child)["losses"], "all_seconds": [],
+                      "all_cpu_seconds": []}
                for name, child in children.items()}
     for k in range(args.steps):
         order = list(children) if k % 2 == 0 else list(children)[::-1]
@@ -192,6 +206,7 @@ def run_interleaved(args, argv):
             children[name].stdin.flush()
             answer = _answer(children[name])
             results[name]["all_seconds"].append(answer["seconds"])
+            results[name]["all_cpu_seconds"].append(answer["cpu_seconds"])
             results[name]["losses"].append(answer["loss"])
     for name, child in children.items():
         child.stdin.write("done\n")
@@ -199,6 +214,8 @@ def run_interleaved(args, argv):
         results[name].update(_answer(child))
         child.wait()
         results[name]["seconds_per_step"] = float(np.median(results[name]["all_seconds"]))
+        cpu = results[name]["all_cpu_seconds"]
+        results[name]["cpu_seconds_per_step"] = float(np.median(cpu))
         results[name]["losses"] = results[name]["losses"][:3]
     return results
 
@@ -231,7 +248,8 @@ def profile_ours(args):
                 seconds[type(fn).__name__, label] += time.perf_counter() - start
         return wrapper
 
-    Function.__call__, Function.run_backward = timed(call, "forward"), timed(run_backward, "backward")
+    Function.__call__ = timed(call, "forward")
+    Function.run_backward = timed(run_backward, "backward")
     profiler = cProfile.Profile()
     start = time.perf_counter()
     for _ in range(2):
@@ -243,7 +261,8 @@ def profile_ours(args):
     for (name, label), t in sorted(seconds.items(), key=lambda kv: -kv[1])[:15]:
         print(f"  {name:28s} {label:8s} {t:7.3f} s  {100 * t / total:5.1f} %")
     rest = total - sum(seconds.values())
-    print(f"  {'(outside operators: optimiser, engine)':37s} {rest:7.3f} s  {100 * rest / total:5.1f} %")
+    print(f"  {'(outside operators: optimiser, engine)':37s} {rest:7.3f} s  "
+          f"{100 * rest / total:5.1f} %")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
 
 
@@ -255,7 +274,8 @@ def device_description(device):
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} logical CPUs"
@@ -271,6 +291,11 @@ def main():
     parser.add_argument("--torch-tf32", action="store_true",
                         help="let PyTorch use TF32 on the GPU (off: compare fp32 with fp32)")
     parser.add_argument("--only", choices=["ours", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--conv-version", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--also-conv-versions", type=int, nargs="*", default=[],
+                        help="also time our step with these im2col/col2im versions "
+                             "(functional/conv_fast.py; 0 = the reference NumPy path, batch "
+                             "norm's included), in turn with the others")
     parser.add_argument("--profile", action="store_true", help="cProfile our step instead")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args()
@@ -286,25 +311,36 @@ def main():
 
 def report(args, results):
     ours, theirs = results["ours"], results["torch"]
-    summary = dict(benchmark="resnet18 training step (forward, BCE-with-logits x 40, backward, SGD)",
+    summary = dict(benchmark=("resnet18 training step (forward, BCE-with-logits x 40, backward, "
+                              "SGD)"),
                    device=args.device, device_name=device_description(args.device),
                    date=datetime.datetime.now().isoformat(timespec="seconds"),
                    batch=args.batch, size=args.size, steps=args.steps, warmup=args.warmup,
                    torch_tf32=args.torch_tf32 if args.device == "cuda" else None,
                    numpy=np.__version__, python=platform.python_version(),
-                   load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs)
+                   load_average_1min=os.getloadavg()[0], ours=ours, torch=theirs,
+                   **{name: r for name, r in results.items() if name.startswith("ours_v")})
     lines = [f"ResNet18 training step on {args.device} ({summary['device_name']}), "
-             f"batch {args.batch} at {args.size}x{args.size}, load average {os.getloadavg()[0]:.1f}"]
-    for name, r in (("minifaceattr", ours), ("PyTorch", theirs)):
+             f"batch {args.batch} at {args.size}x{args.size}, "
+             f"load average {os.getloadavg()[0]:.1f}"]
+    named = [("minifaceattr", ours), ("PyTorch", theirs)]
+    named += [(f"ours, conv v{name[6:]}", r) for name, r in results.items()
+              if name.startswith("ours_v")]
+    for name, r in named:
         r["images_per_second"] = args.batch / r["seconds_per_step"]
         growth = r["peak_rss_mib"] - r["rss_before_steps_mib"]
         memory = (f"GPU pool {r['gpu_peak_mib']:.0f} MiB" if "gpu_peak_mib" in r else
                   f"peak RSS {r['peak_rss_mib']:.0f} MiB (+{growth:.0f} during steps)")
         lines.append(f"  {name:13s} {r['seconds_per_step'] * 1000:9.1f} ms/step  "
+                     f"(CPU {r['cpu_seconds_per_step'] * 1000:6.0f} ms)  "
                      f"{r['images_per_second']:8.1f} img/s  {memory}  "
                      f"first losses {[round(v, 5) for v in r['losses']]}")
     summary["time_ratio_ours_over_torch"] = ours["seconds_per_step"] / theirs["seconds_per_step"]
     lines.append(f"  ratio (our time / PyTorch's): {summary['time_ratio_ours_over_torch']:.2f}x")
+    for name, r in results.items():
+        if name.startswith("ours_v"):
+            lines.append(f"  ratio with conv v{name[6:]}: "
+                         f"{r['seconds_per_step'] / theirs['seconds_per_step']:.2f}x")
     print("\n".join(lines))
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")

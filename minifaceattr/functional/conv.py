@@ -30,6 +30,7 @@ import numpy as np
 from ..autograd import Function
 from ..backend import get_array_module, kernel_backend
 from ..kernels import launch, output
+from . import conv_fast
 
 
 def pair(value, name):
@@ -84,6 +85,8 @@ def window(padded, i, j, g):
 # --- NumPy twins -----------------------------------------------------------------------------
 # Inside the convolution the image is kept channel-major, (C, N, H, W): the rows of cols are
 # channels, so every copy below moves whole rows of pixels in their natural order.
+# These are the reference; conv_fast.py holds faster versions, tested against them, that
+# conv2d runs by default (conv_fast.reference_conv() switches back to these).
 
 def im2col_numpy(x, g):
     """cols[(c, i, j), (n, oh, ow)] = x[n, c, oh·SH − PH + i·DH, ow·SW − PW + j·DW], 0 outside.
@@ -161,11 +164,19 @@ def nchw_to_channel_major_kernel(gy, g, out=None):
 # --- each step: the NumPy twin or the kernel, as the backend says ----------------------------
 
 def im2col(x, g):
-    return im2col_numpy(x, g) if kernel_backend(x) == "numpy" else im2col_kernel(x, g)
+    """The kernel, or on NumPy the version ``conv_fast.IM2COL_VERSION`` names (0: the twin)."""
+    if kernel_backend(x) != "numpy":
+        return im2col_kernel(x, g)
+    cols = conv_fast.fast_im2col(x, g)
+    return im2col_numpy(x, g) if cols is None else cols
 
 
 def col2im(cols, g):
-    return col2im_numpy(cols, g) if kernel_backend(cols) == "numpy" else col2im_kernel(cols, g)
+    """The kernel, or on NumPy the version ``conv_fast.COL2IM_VERSION`` names (0: the twin)."""
+    if kernel_backend(cols) != "numpy":
+        return col2im_kernel(cols, g)
+    gx = conv_fast.fast_col2im(cols, g)
+    return col2im_numpy(cols, g) if gx is None else gx
 
 
 def channel_major_to_nchw(y2, bias, g):
@@ -200,7 +211,7 @@ class Conv2d(Function):
         cols = im2col(x, g)
         if self.needs_input_grad[1]:
             self.cols = cols
-        y2 = self.w2 @ cols                      # the GEMM: BLAS, or cuBLAS on the GPU
+        y2 = conv_fast.matmul(self.w2, cols, "y2")  # the GEMM: BLAS, or cuBLAS on the GPU
         return channel_major_to_nchw(y2, b, g)
 
     def backward(self, gy):
@@ -211,7 +222,7 @@ class Conv2d(Function):
         # small next to N·OH·OW (conv1: up to 10× faster on a busy 2-core machine).
         gw = (self.cols @ gy2.T).T.reshape(-1, g.C, g.KH, g.KW) if need[1] else None
         gb = gy2.sum(axis=1) if len(need) > 2 and need[2] else None
-        gx = col2im(self.w2.T @ gy2, g) if need[0] else None
+        gx = col2im(conv_fast.matmul(self.w2.T, gy2, "dcols"), g) if need[0] else None
         return gx, gw, gb
 
 
