@@ -48,7 +48,8 @@ import minifaceattr as mfa                   # noqa: E402
 import minifaceattr.functional as F          # noqa: E402
 from minifaceattr.functional.conv import output_size  # noqa: E402
 
-DEFAULTS = {"cpu": dict(batch=32, size=112, repeats=5), "cuda": dict(batch=144, size=224, repeats=20)}
+DEFAULTS = {"cpu": dict(batch=32, size=112, repeats=5),
+            "cuda": dict(batch=144, size=224, repeats=20)}
 
 
 # --- the registry ----------------------------------------------------------------------------
@@ -336,7 +337,8 @@ def summarise(case, times, copy_gbs):
 def format_row(r):
     text = f"{r['op']:<18} {r['shape']:<42} ours {r['ours_ms']:9.2f} ms"
     if "torch_ms" in r:
-        text += f"  torch {r['torch_ms']:9.2f} ms  ratio {r['ratio']:5.2f} ({r['ratio_of_fastest']:.2f})"
+        text += (f"  torch {r['torch_ms']:9.2f} ms  ratio {r['ratio']:5.2f} "
+                 f"({r['ratio_of_fastest']:.2f})")
     if "ours_gbs" in r:
         text += f"  {r['ours_gbs']:7.1f} GB/s ({100 * r['copy_fraction']:.0f}% of copy)"
     return text

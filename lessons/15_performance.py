@@ -53,7 +53,8 @@ from minifaceattr.backend import import_cupy
 from minifaceattr.functional import conv_fast, norm_fast
 from minifaceattr.functional.conv import ConvGeometry
 
-FULL = dict(width=32, image=64, batch=32, conv=(32, 64, 64, 16), elements=2 ** 25, gemm=1024, repeats=5)
+FULL = dict(width=32, image=64, batch=32, conv=(32, 64, 64, 16), elements=2 ** 25, gemm=1024,
+            repeats=5)
 QUICK = dict(width=8, image=32, batch=8, conv=(8, 32, 32, 8), elements=2 ** 20, gemm=256, repeats=3)
 DATA_MOVES = ("im2col", "col2im", "channel_major_to_nchw", "nchw_to_channel_major")
 
@@ -138,7 +139,8 @@ def training_step(size):
     model = models.resnet18(num_classes=40, width=size["width"])
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     rng = np.random.default_rng(0)
-    x = mfa.tensor(rng.standard_normal((size["batch"], 3, size["image"], size["image"])).astype(np.float32))
+    side = size["image"]
+    x = mfa.tensor(rng.standard_normal((size["batch"], 3, side, side)).astype(np.float32))
     y = (rng.random((size["batch"], 40)) < 0.5).astype(np.float32)
 
     def step():
@@ -150,8 +152,8 @@ def training_step(size):
 
 def section_1_profile(size):
     course.section("1. Where a training step spends its time")
-    print(f"ResNet18 of width {size['width']}, batch {size['batch']} at {size['image']}x{size['image']},"
-          " two steps, timed operator by operator:")
+    print(f"ResNet18 of width {size['width']}, batch {size['batch']} at "
+          f"{size['image']}x{size['image']}, two steps, timed operator by operator:")
     seconds, total = profile(training_step(size))
     shares = print_profile(seconds, total)
     course.confirm(shares["conv data movement"] <= shares["Conv2d"],
@@ -191,8 +193,8 @@ def print_profile(seconds, total, table=True):
     shares.update({"conv data movement": 100 * movement / total, "outside": 100 * outside / total})
     shares["GEMM"] = shares["Conv2d"] - shares["conv data movement"]
     if table:
-        print(f"convolutions: {shares['Conv2d']:.0f} % of the step; inside them, im2col, col2im and "
-              f"the transposes")
+        print(f"convolutions: {shares['Conv2d']:.0f} % of the step; inside them, im2col, "
+              "col2im and the transposes")
         print(f"  take {shares['conv data movement']:.0f} %, so the GEMMs take about "
               f"{shares['GEMM']:.0f} %")
         if shares["conv data movement"] > shares["GEMM"]:
@@ -220,15 +222,18 @@ def section_2_conv_flops(size):
     print(f"  W2 ({c_out} x {rows}, the weight as a matrix) by the columns ({rows} x {cols}, "
           "im2col's output)")
     course.confirm(flops == 2 * c_out * rows * cols,
-                   "FLOPs = 2 × C_out × (C_in·k·k) × (N·OH·OW): twice the product of the GEMM's sizes")
+                   "FLOPs = 2 × C_out × (C_in·k·k) × (N·OH·OW): twice the product of the "
+                   "GEMM's sizes")
     cols_array = conv_module.im2col_numpy(x, g)
     w2 = w.reshape(c_out, -1)
-    forward = median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1), size["repeats"])
+    forward = median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1),
+                             size["repeats"])
     gemm = median_seconds(lambda: w2 @ cols_array, size["repeats"])
     xt, wt = mfa.tensor(x, requires_grad=True), mfa.tensor(w, requires_grad=True)
     both = median_seconds(lambda: F.conv2d(xt, wt, padding=1).sum().backward(), size["repeats"])
     m = size["gemm"]
-    a, b = rng.standard_normal((m, m)).astype(np.float32), rng.standard_normal((m, m)).astype(np.float32)
+    a = rng.standard_normal((m, m)).astype(np.float32)
+    b = rng.standard_normal((m, m)).astype(np.float32)
     square = median_seconds(lambda: a @ b, size["repeats"])
     print(f"{flops / 1e6:.1f} MFLOP forward, {3 * flops / 1e6:.1f} MFLOP forward + backward")
     rates = {"conv2d forward": flops / forward, "its GEMM alone": flops / gemm,
@@ -355,7 +360,8 @@ def section_5_gpu(size):
     n, c_in, c_out, side = size["conv"]
     rng = np.random.default_rng(1)
     x = mfa.tensor(rng.standard_normal((n, c_in, side, side)).astype(np.float32), device="cuda")
-    w = mfa.tensor((0.05 * rng.standard_normal((c_out, c_in, 3, 3))).astype(np.float32), device="cuda")
+    w = mfa.tensor((0.05 * rng.standard_normal((c_out, c_in, 3, 3))).astype(np.float32),
+                   device="cuda")
     flops = conv_flops(n, c_in, c_out, side, side, 3)
     conv = median_seconds(lambda: F.conv2d(x, w, padding=1), size["repeats"], sync)
     elements = 4 * size["elements"]                      # full run: 512 MiB per array
@@ -365,7 +371,8 @@ def section_5_gpu(size):
     relu = 8 * elements / median_seconds(lambda: F.relu(ta), size["repeats"], sync)
     print(f"GPU conv2d forward: {flops / conv / 1e9:.1f} GFLOP/s; copy {copy / 1e9:.0f} GB/s,")
     print(f"  F.relu (our kernel) {relu / 1e9:.0f} GB/s ({100 * relu / copy:.0f} % of the copy)")
-    course.confirm(mfa.has_gpu(), "these timings ran on the GPU, synchronised before each clock reading")
+    course.confirm(mfa.has_gpu(),
+                   "these timings ran on the GPU, synchronised before each clock reading")
 
 
 # --- 6. the ladder: from the reference NumPy path to today's ----------------------------------
@@ -439,7 +446,8 @@ def exercise_2(answer):
         return (f"{8 * n / 2 ** 20:.0f} MiB and {12 * n / 2 ** 20:.0f} MiB for one ReLU: "
                 "that is why fusing pays.")
     if course.is_close(forward, 4 * n) or course.is_close(forward, 16 * n):
-        raise course.NotYet("float32 is 4 bytes, and the forward both reads and writes every element.")
+        raise course.NotYet("float32 is 4 bytes, and the forward both reads and writes every "
+                            "element.")
     raise course.NotYet("count the elements, then 4 bytes for each array read or written.")
 
 
