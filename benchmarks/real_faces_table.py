@@ -29,8 +29,10 @@ SETTINGS = dict(image_size=64, width=16, batch_size=64, epochs=3, lr=0.05, miles
 TAG = "s{image_size}-w{width}-e{epochs}".format(**SETTINGS)
 QUEUE = ([(v, s, False) for s in range(3) for v in ("full", "baseline")]
          + [(v, s, False) for s in range(3) for v in ("no_gcl", "independent")]
+         + [("full-sqrt", s, False) for s in range(3)]
          + [(v, s, True) for s in range(3) for v in ("full", "baseline")])
-ORDER = ["full", "no_gcl", "independent", "baseline"]
+ORDER = ["full", "full-sqrt", "no_gcl", "independent", "baseline"]
+# full-sqrt: the full model with GCL's score vectors scaled by √C (MGGNet(gcl_score_scale="sqrt"))
 
 
 def run_name(variant, seed, balanced):
@@ -39,8 +41,9 @@ def run_name(variant, seed, balanced):
 
 def command(data_root, out, variant, seed, balanced, resume):
     s = SETTINGS
+    scale = ["--gcl-score-scale", "sqrt"] if variant == "full-sqrt" else []
     cmd = [sys.executable, str(ROOT / "examples" / "train_celeba.py"), "--data-root", data_root,
-           "--variant", variant, "--seed", str(seed), "--out", str(out), "--device", "cpu",
+           "--variant", variant.split("-")[0], *scale, "--seed", str(seed), "--out", str(out), "--device", "cpu",
            "--image-size", str(s["image_size"]), "--width", str(s["width"]),
            "--batch-size", str(s["batch_size"]), "--epochs", str(s["epochs"]),
            "--lr", str(s["lr"]), "--milestones", *map(str, s["milestones"]), "--workers", "1"]

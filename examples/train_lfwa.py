@@ -58,6 +58,8 @@ def parse_args(argv=None, dataset="LFWA"):
     p.add_argument("--milestones", type=int, nargs="*",
                    help="epochs after which the lr is divided by 10")
     p.add_argument("--width", type=int, help="ResNet width (64 = the paper's ResNet18)")
+    p.add_argument("--gcl-score-scale", default="1", help="multiplier of GCL's score vectors: "
+                   "1 (default, Eq. 2 as written), a number, or sqrt (√channels; see MGGNet)")
     p.add_argument("--train-size", type=int, help="synthetic training images")
     p.add_argument("--test-size", type=int, help="synthetic test images")
     p.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
@@ -127,7 +129,9 @@ def main(argv=None, dataset="LFWA"):
     train, test, description = load_data(args)
     print(description, flush=True)
     mfa.manual_seed(args.seed)
-    model = MGGNet(variant=args.variant, backbone=args.backbone, width=args.width, weights=args.weights)
+    scale = args.gcl_score_scale if args.gcl_score_scale == "sqrt" else float(args.gcl_score_scale)
+    model = MGGNet(variant=args.variant, backbone=args.backbone, width=args.width,
+                   weights=args.weights, gcl_score_scale=scale)
     model.to(args.device)
     pos_weight = positive_weights(train.labels).astype(np.float32) if args.balanced else None
     if pos_weight is not None and args.device == "cuda":
@@ -145,7 +149,7 @@ def main(argv=None, dataset="LFWA"):
 
     n_params = sum(p.size for p in model.parameters())
     meta = dict(model="MGGNet", variant=args.variant, backbone=args.backbone, width=args.width,
-                image_size=args.image_size, description=description)
+                image_size=args.image_size, description=description, gcl_score_scale=scale)
     print(f"MGG-Net ({args.variant}, {args.backbone}, width {args.width}): {n_params:,} parameters; "
           f"device {args.device}; {args.epochs} epochs of batch {args.batch_size}", flush=True)
     start = time.time()
