@@ -29,7 +29,8 @@ from minifaceattr import optim  # noqa: E402
 from minifaceattr.data import CelebA, DataLoader, SynthFaces, transforms  # noqa: E402
 from minifaceattr.functional.graph_attention import graph_messages  # noqa: E402
 from minifaceattr.models.mggnet import MGGNet, mggnet_loss  # noqa: E402
-from minifaceattr.serialization.checkpoint import model_state_of, read_checkpoint  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from predict import load_model  # noqa: E402
 
 
 def rms(a):
@@ -107,12 +108,9 @@ def main(argv=None):
     train, test, tf = load_data(args.data_root, args.image_size, 2000)
     probe_x, probe_y = next(iter(DataLoader(test, 128, transform=tf, workers=0)))
     if args.checkpoint:
-        header, arrays = read_checkpoint(args.checkpoint)
-        meta = header["meta"]
-        model = MGGNet(variant="full", width=meta["width"],
-                       gcl_score_scale=meta.get("gcl_score_scale", 1.0))
-        model.load_state_dict(model_state_of(arrays))
-        model.eval()
+        model, settings = load_model(args.checkpoint)
+        train, test, tf = load_data(args.data_root, settings["image_size"], 2000)
+        probe_x, probe_y = next(iter(DataLoader(test, 128, transform=tf, workers=0)))
         report(f"trained: {args.checkpoint}", model, probe_x, probe_y, args.lr)
         return
     for scale in args.scales.split(","):
