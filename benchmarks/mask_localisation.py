@@ -79,7 +79,8 @@ def synthetic_scores(run, n):
 def real_profiles(run, data_root):
     """{block: (bands (G, h), centre heights (G,))} over the test faces of ``data_root``."""
     model, settings = load_model(Path(run) / "checkpoint.npz")
-    tf = transforms.Compose([transforms.CenterSquareCrop(), transforms.Resize(settings["image_size"]),
+    tf = transforms.Compose([transforms.CenterSquareCrop(),
+                             transforms.Resize(settings["image_size"]),
                              transforms.ToArray(), transforms.Normalize()])
     test = CelebA(data_root, "test")
     images = np.stack([tf(test[i][0]) for i in range(len(test))])

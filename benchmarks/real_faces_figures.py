@@ -86,7 +86,8 @@ def affinity_lines(name, run, data_root):
     _, _, images = test_faces(data_root, settings["image_size"])
     _, affinity = forward_all(model, images)
     names = list(model.group_names)
-    lines = [f"### {name} ({Path(run).name}, gcl_score_scale {settings.get('gcl_score_scale', 1.0)})", ""]
+    scale = settings.get("gcl_score_scale", 1.0)
+    lines = [f"### {name} ({Path(run).name}, gcl_score_scale {scale})", ""]
     for block, e in affinity.items():
         mean = e.mean(axis=0)
         spread = row_spread(mean)
@@ -94,7 +95,8 @@ def affinity_lines(name, run, data_root):
         lines += [f"{block}: mean e_ij over {len(e)} test faces; row spread (max − min) mean "
                   f"{spread.mean():.3f}, largest {spread.max():.3f}; per-face row spread mean "
                   f"{per_face:.3f}", "",
-                  "| i \\ j | " + " | ".join(names) + " | spread |", "|---" * (len(names) + 2) + "|"]
+                  "| i \\ j | " + " | ".join(names) + " | spread |",
+                  "|---" * (len(names) + 2) + "|"]
         for i, row in enumerate(mean):
             cells = ["–" if i == j else f"{v:.3f}" for j, v in enumerate(row)]
             lines.append(f"| {names[i]} | " + " | ".join(cells) + f" | {spread[i]:.3f} |")

@@ -32,8 +32,8 @@ def load_model(path):
     if settings.get("model") != "MGGNet":
         raise ValueError(f"{path}: not an MGG-Net checkpoint from train_lfwa.py "
                          f"(its settings say model={settings.get('model')!r})")
-    model = MGGNet(variant=settings["variant"], backbone=settings["backbone"], width=settings["width"],
-                   gcl_score_scale=settings.get("gcl_score_scale", 1.0))
+    model = MGGNet(variant=settings["variant"], backbone=settings["backbone"],
+                   width=settings["width"], gcl_score_scale=settings.get("gcl_score_scale", 1.0))
     model.load_state_dict(model_state_of(arrays))
     model.eval()
     return model, settings

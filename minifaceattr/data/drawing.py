@@ -406,6 +406,7 @@ def part_regions(style, image_size, regions=GROUP_REGIONS):
     t = math.radians(style["angle"])
     py, px = np.mgrid[:image_size, :image_size] + 0.5
     dx, dy = px - cx, py - cy
-    x, y = (dx * math.cos(t) - dy * math.sin(t)) / unit, (dx * math.sin(t) + dy * math.cos(t)) / unit
+    x = (dx * math.cos(t) - dy * math.sin(t)) / unit
+    y = (dx * math.sin(t) + dy * math.cos(t)) / unit
     return {group: (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
             for group, (x0, y0, x1, y1) in regions.items()}
