@@ -3,8 +3,8 @@
     python benchmarks/real_faces_figures.py --figures runs/real_faces-.../full-seed0 \\
         --affinity full=runs/real_faces-.../full-seed0 --affinity sqrt=runs/.../full-sqrt-seed0
 
-``--figures RUN`` writes to ``docs/figures/``: ``real_faces_masks.png`` (the paper's Fig. 2:
-the group masks of both blocks over four test faces), ``real_faces_affinity_<block>.png``
+``--figures RUN`` writes to ``docs/figures/``: ``real_faces_masks.jpg`` (the paper's Fig. 2:
+the group masks of both blocks over three test faces), ``real_faces_affinity_<block>.png``
 (the GCL affinity e_ij averaged over the test faces; row i reads from column j) and
 ``real_faces_attribute_accuracy.png`` (per-attribute test accuracy, with the majority rule
 as a tick). ``--affinity NAME=RUN`` (repeatable) adds the run's mean affinity matrices and
@@ -62,8 +62,8 @@ def make_figures(run, data_root, folder):
     masks, affinity = forward_all(model, images)
     names = list(model.group_names)
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [viz.plot_attention_masks(images[:4], {b: m[:4] for b, m in masks.items()}, names,
-                                      folder / "real_faces_masks.png",
+    paths = [viz.plot_attention_masks(images[:3], {b: m[:3] for b, m in masks.items()}, names,
+                                      folder / "real_faces_masks.jpg",
                                       mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD)]
     for block, e in affinity.items():
         paths.append(viz.plot_affinity(e, names, folder / f"real_faces_affinity_{block}.png",
