@@ -2,7 +2,7 @@
 during training, for Eq. 2 as written and for a scaled score.
 
     python benchmarks/gcl_affinity.py --steps 150                       # c = 1 and c = √C
-    python benchmarks/gcl_affinity.py --checkpoint runs/.../checkpoint.npz   # a trained model
+    python benchmarks/gcl_affinity.py --checkpoint runs/.../checkpoint.npz --seed 0   # trained
 
 e_ij = softmax_j≠i( (c·w_ei)ᵀ relu(W_gi f_j) ) (``GraphCorrelation``). For each GCL block it
 prints, averaged over a batch of real faces (``--data-root``; drawn faces when absent):
@@ -84,6 +84,17 @@ def report(title, model, images, targets, lr):
     return stats
 
 
+def initial_scores(model, settings, seed):
+    """Put back each GCL block's w_e as it was drawn at initialisation (``manual_seed(seed)``
+    then the same MGGNet), keeping everything else trained: what training did to the scores
+    alone shows in the difference of the affinity."""
+    mfa.manual_seed(seed)
+    fresh = MGGNet(variant="full", width=settings["width"],
+                   gcl_score_scale=settings.get("gcl_score_scale", 1.0))
+    for trained, initial in zip(model.gcl, fresh.gcl):
+        trained.score.data[...] = initial.score.data
+
+
 def load_data(root, size, n):
     tf = transforms.Compose(([transforms.CenterSquareCrop()] if root else [])
                             + [transforms.Resize(size), transforms.ToArray(),
@@ -104,6 +115,7 @@ def main(argv=None):
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0, help="the checkpoint's seed (--checkpoint)")
     args = p.parse_args(argv)
     train, test, tf = load_data(args.data_root, args.image_size, 2000)
     probe_x, probe_y = next(iter(DataLoader(test, 128, transform=tf, workers=0)))
@@ -112,6 +124,9 @@ def main(argv=None):
         train, test, tf = load_data(args.data_root, settings["image_size"], 2000)
         probe_x, probe_y = next(iter(DataLoader(test, 128, transform=tf, workers=0)))
         report(f"trained: {args.checkpoint}", model, probe_x, probe_y, args.lr)
+        initial_scores(model, settings, args.seed)
+        report(f"the same, w_e put back to its value at initialisation (seed {args.seed})",
+               model, probe_x, probe_y, args.lr)
         return
     for scale in args.scales.split(","):
         scale = "sqrt" if scale == "sqrt" else float(scale)
