@@ -13,9 +13,9 @@ cropped to their central square (178×178, or 89×89) and resized to ``--image-s
 
 On a GPU the defaults are the paper's (224×224, ResNet18 width 64, batch 144, lr 0.01 for 10
 epochs then 0.001 for 5). On a CPU they are 64×64, width 32, batch 64, lr 0.05 for 4 epochs
-then 0.005 for 1: the 6,050 training faces of ``celeba-10k-half`` take about 7 minutes on 2
-idle cores for the full model (``--variant baseline``: about half that). Every other option
-is that of ``train_lfwa.py``.
+then 0.005 for 1: on the 6,050 training faces of ``celeba-10k-half`` the full model measured
+74 s an epoch on 2 nearly idle cores, so about 7 minutes in all (``--variant baseline``:
+about half that). Every other option is that of ``train_lfwa.py``.
 """
 import sys
 from pathlib import Path

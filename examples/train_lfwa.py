@@ -33,7 +33,7 @@ from minifaceattr.models.mggnet import VARIANTS, MGGNet, mggnet_loss, positive_w
 from minifaceattr.training import evaluate_attributes, fit, write_metrics_json  # noqa: E402
 
 PAPER = dict(image_size=224, batch_size=144, epochs=15, lr=0.01, milestones=[10], width=64)
-# A real dataset on a CPU: about 7 minutes for CelebA's 6,050-face half-size copy on 2 idle cores
+# A real dataset on a CPU: about 7 minutes for celeba-10k-half's 6,050 faces on 2 idle cores
 CPU_REAL = dict(image_size=64, batch_size=64, epochs=5, lr=0.05, milestones=[4], width=32)
 DATASETS = {"LFWA": LFWA, "CelebA": CelebA}
 # CelebA's aligned faces are 178×218 (89×109 in a half-size copy): crop the central square first
