@@ -186,14 +186,27 @@ def versions(args):
     if args.only == "torch":
         import torch
         return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-    return {"numpy": np.__version__}
+    import minifaceattr as mfa
+    return {"numpy": np.__version__, "blas_threads": mfa.get_num_threads()}
+
+
+def same_threads_as_torch():
+    """The environment for the children: our BLAS gets as many threads as PyTorch takes by
+    default (one per core), unless the user chose; the library's own default (one thread on
+    a 2-core machine, minifaceattr/threads.py) would otherwise make this an unequal race."""
+    env = dict(os.environ)
+    if not any(env.get(name) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                          "MKL_NUM_THREADS")):
+        env["OPENBLAS_NUM_THREADS"] = str(os.cpu_count() or 1)
+    return env
 
 
 def run_interleaved(args, argv):
     """Start both children, alternate their timed steps, collect what each reports."""
     extra = {f"ours_v{v}": ["--conv-version", str(v)] for v in args.also_conv_versions}
+    env = same_threads_as_torch()
     children = {name: subprocess.Popen([sys.executable, __file__, *argv, *extra.get(name, []),
-                                        "--only", name.split("_")[0]], text=True,
+                                        "--only", name.split("_")[0]], text=True, env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
                 for name in ("ours", "torch", *extra)}
     results = {name: {"losses": _answer(child)["losses"], "all_seconds": [],

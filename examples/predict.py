@@ -36,8 +36,10 @@ def load_model(path):
                          f"(its settings say model={settings.get('model')!r})")
     missing = [k for k in ("variant", "backbone", "width", "image_size") if k not in settings]
     if missing:
-        raise ValueError(f"{path}: the checkpoint does not record the model's {', '.join(missing)}")
-    model = MGGNet(variant=settings["variant"], backbone=settings["backbone"], width=settings["width"])
+        raise ValueError(f"{path}: the checkpoint does not record the model's "
+                         f"{', '.join(missing)}")
+    model = MGGNet(variant=settings["variant"], backbone=settings["backbone"],
+                   width=settings["width"], gcl_score_scale=settings.get("gcl_score_scale", 1.0))
     try:
         model.load_state_dict(model_state_of(arrays))
     except RuntimeError as e:
@@ -50,7 +52,8 @@ def load_images(args, image_size):
     """(names, HWC uint8 images) from the files given, or drawn synthetic test faces."""
     if args.synthetic:
         faces = SynthFaces(args.synthetic, image_size=image_size, seed=1, split="test")
-        return [f"synthetic test face {i}" for i in range(len(faces))], [faces[i][0] for i in range(len(faces))]
+        names = [f"synthetic test face {i}" for i in range(len(faces))]
+        return names, [faces[i][0] for i in range(len(faces))]
     if not args.images:
         raise SystemExit("give image files, or --synthetic N for drawn faces")
     return [str(p) for p in args.images], [load_rgb(p) for p in args.images]
@@ -66,7 +69,8 @@ def main(argv=None):
     model, settings = load_model(args.checkpoint)
     size = settings["image_size"]
     names, images = load_images(args, size)
-    prepare = transforms.Compose([transforms.Resize(size), transforms.ToArray(), transforms.Normalize()])
+    prepare = transforms.Compose([transforms.Resize(size), transforms.ToArray(),
+                                  transforms.Normalize()])
     batch = np.stack([prepare(image) for image in images])
     with mfa.no_grad():
         out = model(mfa.tensor(batch))
@@ -74,12 +78,15 @@ def main(argv=None):
     for name, p_row in zip(names, probabilities):
         present = sorted((p, a) for a, p in zip(ATTRIBUTES, p_row) if p > 0.5)[::-1]
         print(f"{name}:")
-        print("  " + ", ".join(f"{a} {p:.2f}" for p, a in present) if present else "  (no attribute above 0.5)")
+        print("  " + ", ".join(f"{a} {p:.2f}" for p, a in present) if present
+              else "  (no attribute above 0.5)")
     if out.masks:
         folder = args.out or args.checkpoint.parent
-        figure = viz.plot_attention_masks(batch, {b: m.numpy() for b, m in out.masks.items()},
-                                          list(model.group_names), folder / "predict_attention.png",
-                                          mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD)
+        masks = {b: m.numpy() for b, m in out.masks.items()}
+        figure = viz.plot_attention_masks(batch, masks, list(model.group_names),
+                                          folder / "predict_attention.png",
+                                          mean=transforms.IMAGENET_MEAN,
+                                          std=transforms.IMAGENET_STD)
         print(f"attention masks: {figure}")
 
 

@@ -76,3 +76,13 @@ def test_seeded_transforms_without_rng(image):
     c, d = Compose([RandomCrop(20)], seed=3), Compose([RandomCrop(20)], seed=3)
     assert all(np.array_equal(c(image), d(image)) for _ in range(5))
     assert "rng" not in repr(a)
+
+
+def test_center_square_crop_takes_the_central_square_of_any_size():
+    from minifaceattr.data.transforms import CenterSquareCrop
+    tall = np.arange(218 * 178 * 3, dtype=np.int64).reshape(218, 178, 3).astype(np.uint8)
+    assert np.array_equal(CenterSquareCrop()(tall), tall[20:198])
+    half = tall[:109, :89]
+    assert CenterSquareCrop()(half).shape == (89, 89, 3)
+    wide = tall[:50, :90]
+    assert np.array_equal(CenterSquareCrop()(wide), wide[:, 20:70])

@@ -20,15 +20,16 @@ from .loader import DataLoader
 from .scut import SCUTFBP5500
 from .synth_faces import SynthFaces
 from .synth_fbp import SynthFBP
-from .transforms import (IMAGENET_MEAN, IMAGENET_STD, CenterCrop, ColorJitter, Compose,
-                         Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation, Resize,
-                         ToArray, Transform)
+from .transforms import (IMAGENET_MEAN, IMAGENET_STD, CenterCrop, CenterSquareCrop, ColorJitter,
+                         Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation,
+                         Resize, ToArray, Transform)
 
 __all__ = [
     "ATTRIBUTES", "ATTRIBUTE_INDEX", "NUM_ATTRIBUTES", "GROUPS", "group_indices", "group_of",
     "validate_groups", "LabelModel", "celeba_label_model", "celeba_statistics",
     "SynthFaces", "SynthFBP", "CelebA", "LFWA", "SCUTFBP5500", "DatasetFormatError", "load_rgb",
-    "cache_dir", "Transform", "Compose", "Resize", "CenterCrop", "RandomCrop",
+    "cache_dir", "Transform", "Compose", "Resize", "CenterCrop", "CenterSquareCrop",
+    "RandomCrop",
     "RandomHorizontalFlip", "RandomRotation", "ColorJitter", "ToArray", "Normalize",
     "IMAGENET_MEAN", "IMAGENET_STD", "DataLoader",
 ]

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .attributes import ATTRIBUTES
-from .face_style import HAIR_COLOURS, mix, shade
+from .face_style import GROUP_REGIONS, HAIR_COLOURS, mix, shade
 
 FACE_CENTRE = (0.5, 0.47)      # fraction of the image, before the style's shift
 FACE_HALF_HEIGHT = 0.25        # fraction of the image side, before the style's scale
@@ -393,3 +393,20 @@ def region_box(region, image_size, style=None):
     cx, cy = (FACE_CENTRE[0] + shift[0]) * image_size, (FACE_CENTRE[1] + shift[1]) * image_size
     x0, y0, x1, y1 = region
     return (cx + x0 * unit, cy + y0 * unit, cx + x1 * unit, cy + y1 * unit)
+
+
+def part_regions(style, image_size, regions=GROUP_REGIONS):
+    """Where each group's cues are drawn on one face: {group: (image_size, image_size) bool
+    mask}, True at the pixels whose centre lies in the group's face-unit box (``regions``,
+    default ``face_style.GROUP_REGIONS``; Holistic has none) posed as the face is drawn with
+    ``style``: shifted, scaled and rotated by its angle (``Canvas.p`` inverted)."""
+    unit = FACE_HALF_HEIGHT * style["scale"] * image_size
+    cx = (FACE_CENTRE[0] + style["shift"][0]) * image_size
+    cy = (FACE_CENTRE[1] + style["shift"][1]) * image_size
+    t = math.radians(style["angle"])
+    py, px = np.mgrid[:image_size, :image_size] + 0.5
+    dx, dy = px - cx, py - cy
+    x = (dx * math.cos(t) - dy * math.sin(t)) / unit
+    y = (dx * math.sin(t) + dy * math.cos(t)) / unit
+    return {group: (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+            for group, (x0, y0, x1, y1) in regions.items()}

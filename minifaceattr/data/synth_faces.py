@@ -41,6 +41,11 @@ class SynthFaces(SyntheticDataset):
         """Sample i's style: pose, colours, lighting, background, noise (see face_style)."""
         return sample_style(self.rng(i))
 
+    def part_regions(self, i):
+        """{group: (image_size, image_size) bool mask}: where sample i's face draws each
+        group's cues (``drawing.part_regions``; every group but Holistic)."""
+        return drawing.part_regions(self.style(i), self.image_size)
+
     def draw(self, i):
         return draw_face(self.labels[i], self.style(i), self.image_size, self.supersample)
 

@@ -108,6 +108,16 @@ class CenterCrop(Transform):
         return crop(image, (h - ch) // 2, (w - cw) // 2, ch, cw)
 
 
+class CenterSquareCrop(Transform):
+    """The central square of side min(height, width), whatever the image's size: 178×178 of
+    an official 178×218 CelebA face, 89×89 of a half-size copy (a view)."""
+
+    def apply(self, image, rng):
+        h, w = image.shape[:2]
+        side = min(h, w)
+        return crop(image, (h - side) // 2, (w - side) // 2, side, side)
+
+
 class RandomCrop(Transform):
     """A random (height, width) window, after padding every side with ``padding`` zeros."""
 

@@ -64,18 +64,29 @@ class GroupAttention(nn.Module):
 
 
 class GraphCorrelation(nn.Module):
-    """GCL at one block: one directed graph-attention step over the G group features."""
+    """GCL at one block: one directed graph-attention step over the G group features.
 
-    def __init__(self, channels, num_groups, alpha=0.5):
+    ``score_scale`` c multiplies the score vectors: s_ij = (c·w_ei)ᵀ σ(W_gi f_j). c = 1 is
+    Eq. 2 as written. Then, with w_ei ~ U(±1/√C), one receiver's scores differ by about 0.1
+    across senders at initialisation (the group features are alike), its e_ij by about 0.015
+    around 1/(G−1), and one SGD step changes w_ei by about 1e-5 of itself (W_gi: 4e-4), so
+    the affinity stays flat (measured by benchmarks/gcl_affinity.py). c = √C, the
+    scaled-dot-product choice, gives c·w_ei entries of unit scale, as an attention query
+    has, and multiplies the scores' effective learning rate by C; the function class is
+    the same.
+    """
+
+    def __init__(self, channels, num_groups, alpha=0.5, score_scale=1.0):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.score_scale = alpha, float(score_scale)
         bound = 1 / np.sqrt(channels)
         self.weight = uniform_parameter((num_groups, channels, channels), bound)
         self.score = uniform_parameter((num_groups, channels), bound)
 
     def forward(self, features):
         """(N, G, C) → (refined features (N, G, C), affinity e (N, G, G) outside the graph)."""
-        return F.graph_attention(features, self.weight, self.score, self.alpha,
+        score = self.score if self.score_scale == 1.0 else self.score * self.score_scale
+        return F.graph_attention(features, self.weight, score, self.alpha,
                                  return_affinity=True)
 
 
@@ -130,20 +141,24 @@ class MGGNet(nn.Module):
     GAL predictions), "independent" (one attention mask per attribute instead of per group,
     GAL only; its 40 masks share about the 8-group GAL's total hidden channels,
     ⌊8·hidden_per_group / 40⌋ each (exactly the same total when hidden_per_group is a
-    multiple of 5), so the comparison isolates grouping, not capacity), "baseline" (the backbone with a linear head: Y^B alone).
+    multiple of 5), so the comparison isolates grouping, not capacity), "baseline" (the
+    backbone with a linear head: Y^B alone).
     ``blocks``: the backbone stages that carry GAL/GCL (default: the backbone's, ``layer2`` and
     ``layer3`` for a ResNet). ``groups``: {name: [attribute names]} (default: the paper's 8).
     ``width``: a ResNet's first-stage channels (64 in the paper; smaller for CPU work).
+    ``gcl_score_scale``: the multiplier c of GCL's score vectors (``GraphCorrelation``);
+    1.0 (default) is Eq. 2 as written, "sqrt" means √C at each block.
     """
 
     def __init__(self, num_attributes=40, backbone="resnet18", blocks=None, groups=None,
                  alpha=0.5, variant="full", hidden_per_group=32, attributes=ATTRIBUTES,
-                 weights=None, width=64):
+                 weights=None, width=64, gcl_score_scale=1.0):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if len(attributes) != num_attributes:
-            raise ValueError(f"{num_attributes} attributes asked for, {len(attributes)} names given")
+            raise ValueError(f"{num_attributes} attributes asked for, "
+                             f"{len(attributes)} names given")
         if variant == "independent":  # one mask per attribute, the same hidden channels in all
             hidden_per_group = max(1, hidden_per_group * len(GROUPS) // len(attributes))
             groups = {name: [name] for name in attributes}
@@ -156,13 +171,18 @@ class MGGNet(nn.Module):
         self.fc = nn.Linear(channels[self.backbone.last_stage], num_attributes)
         attribute_group = group_of(groups, attributes)
         g = len(groups)
-        self.gal = nn.ModuleList([GroupAttention(channels[b], g, hidden_per_group) for b in self.blocks])
+        self.gal = nn.ModuleList([GroupAttention(channels[b], g, hidden_per_group)
+                                  for b in self.blocks])
         self.classifiers = nn.ModuleList([AttributeClassifiers(channels[b], attribute_group)
                                           for b in self.blocks])
         self.arch = f"mggnet-{variant}-{backbone}" + ("" if width == 64 else f"-width{width}")
+        if variant == "full" and gcl_score_scale != 1.0:
+            self.arch += f"-gclscale-{gcl_score_scale}"
         use_gcl = variant == "full"
-        self.gcl = nn.ModuleList([GraphCorrelation(channels[b], g, alpha) for b in self.blocks]
-                                 if use_gcl else [])
+        scale = {b: np.sqrt(channels[b]) if gcl_score_scale == "sqrt" else gcl_score_scale
+                 for b in self.blocks}
+        self.gcl = nn.ModuleList([GraphCorrelation(channels[b], g, alpha, scale[b])
+                                  for b in self.blocks] if use_gcl else [])
 
     def min_input_size(self):
         """The smallest image side at which every attention block's map is at least 2×2

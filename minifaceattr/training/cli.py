@@ -20,17 +20,20 @@ class UsageError(Exception):
 USER_ERRORS = (UsageError, OSError, ValueError)  # OSError: a missing file or folder
 
 
-def show_defaults(parser, synthetic=None, paper=None):
-    """Append each option's default to its help: both values where the synthetic and the paper's
-    (``--data-root``) settings differ, else the one default."""
-    synthetic, paper = synthetic or {}, paper or {}
+def show_defaults(parser, synthetic=None, paper=None, cpu_real=None):
+    """Append each option's default to its help: every value where the synthetic, the paper's
+    (``--data-root``) and, if given, the real-data-on-a-CPU settings differ, else the one
+    default."""
+    synthetic, paper, cpu_real = synthetic or {}, paper or {}, cpu_real or {}
+    where = "with --data-root on a GPU" if cpu_real else "with --data-root"
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction) or not action.option_strings:
             continue
         key, help_text = action.dest, action.help or ""
-        if key in synthetic or key in paper:
+        if key in synthetic or key in paper or key in cpu_real:
             values = [f"{synthetic[key]} on synthetic faces" if key in synthetic else None,
-                      f"{paper[key]} with --data-root, as in the paper" if key in paper else None]
+                      f"{paper[key]} {where}, as in the paper" if key in paper else None,
+                      f"{cpu_real[key]} with --data-root on a CPU" if key in cpu_real else None]
             default = "; ".join(v for v in values if v)
         elif not (action.default is None or action.default is False
                   or action.default == argparse.SUPPRESS):
