@@ -69,19 +69,6 @@ def main(quick=False):
     section_6_ladder(size)
 
 
-def median_seconds(fn, repeats, sync=lambda: None):
-    """The median time of ``repeats`` calls of fn(), after one warm-up call."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 # --- 1. where a training step spends its time ------------------------------------------------
 
 @contextlib.contextmanager
@@ -226,15 +213,16 @@ def section_2_conv_flops(size):
                    "GEMM's sizes")
     cols_array = conv_module.im2col_numpy(x, g)
     w2 = w.reshape(c_out, -1)
-    forward = median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1),
+    forward = course.median_seconds(lambda: F.conv2d(mfa.tensor(x), mfa.tensor(w), padding=1),
                              size["repeats"])
-    gemm = median_seconds(lambda: w2 @ cols_array, size["repeats"])
+    gemm = course.median_seconds(lambda: w2 @ cols_array, size["repeats"])
     xt, wt = mfa.tensor(x, requires_grad=True), mfa.tensor(w, requires_grad=True)
-    both = median_seconds(lambda: F.conv2d(xt, wt, padding=1).sum().backward(), size["repeats"])
+    both = course.median_seconds(lambda: F.conv2d(xt, wt, padding=1).sum().backward(),
+                                 size["repeats"])
     m = size["gemm"]
     a = rng.standard_normal((m, m)).astype(np.float32)
     b = rng.standard_normal((m, m)).astype(np.float32)
-    square = median_seconds(lambda: a @ b, size["repeats"])
+    square = course.median_seconds(lambda: a @ b, size["repeats"])
     print(f"{flops / 1e6:.1f} MFLOP forward, {3 * flops / 1e6:.1f} MFLOP forward + backward")
     rates = {"conv2d forward": flops / forward, "its GEMM alone": flops / gemm,
              "conv2d forward + backward": 3 * flops / both,
@@ -275,7 +263,7 @@ def section_3_memory_bound(size):
     }
     rates = {}
     for name, (fn, moved) in cases.items():
-        rates[name] = moved / median_seconds(fn, size["repeats"])
+        rates[name] = moved / course.median_seconds(fn, size["repeats"])
     copy = rates["copy (np.copyto)"]
     for name, rate in rates.items():
         print(f"  {name:28s} {rate / 1e9:6.1f} GB/s  ({100 * rate / copy:3.0f} % of the copy)")
@@ -363,12 +351,12 @@ def section_5_gpu(size):
     w = mfa.tensor((0.05 * rng.standard_normal((c_out, c_in, 3, 3))).astype(np.float32),
                    device="cuda")
     flops = conv_flops(n, c_in, c_out, side, side, 3)
-    conv = median_seconds(lambda: F.conv2d(x, w, padding=1), size["repeats"], sync)
+    conv = course.median_seconds(lambda: F.conv2d(x, w, padding=1), size["repeats"], sync)
     elements = 4 * size["elements"]                      # full run: 512 MiB per array
     a = cupy.random.standard_normal(elements, dtype=cupy.float32)
     b, ta = cupy.empty_like(a), mfa.Tensor(a)
-    copy = 8 * elements / median_seconds(lambda: cupy.copyto(b, a), size["repeats"], sync)
-    relu = 8 * elements / median_seconds(lambda: F.relu(ta), size["repeats"], sync)
+    copy = 8 * elements / course.median_seconds(lambda: cupy.copyto(b, a), size["repeats"], sync)
+    relu = 8 * elements / course.median_seconds(lambda: F.relu(ta), size["repeats"], sync)
     print(f"GPU conv2d forward: {flops / conv / 1e9:.1f} GFLOP/s; copy {copy / 1e9:.0f} GB/s,")
     print(f"  F.relu (our kernel) {relu / 1e9:.0f} GB/s ({100 * relu / copy:.0f} % of the copy)")
     course.confirm(mfa.has_gpu(),
@@ -398,7 +386,7 @@ def section_6_ladder(size):
     results = []
     for name, conv, norm in rungs:
         with numpy_versions(conv, norm):
-            results.append((name, median_seconds(step, size["repeats"])))
+            results.append((name, course.median_seconds(step, size["repeats"])))
     print(f"the training step of section 1, median of {size['repeats']}:")
     for name, seconds in results:
         print(f"  {name:56s} {seconds:7.3f} s  ({results[0][1] / seconds:4.2f}x the reference)")

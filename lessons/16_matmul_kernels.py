@@ -39,7 +39,6 @@ What to watch for
 - The emulator runs the threads of a block one after another up to each barrier, so a
   missing barrier gives wrong results every time, not once in a thousand runs.
 """
-import time
 from pathlib import Path
 
 import _course as course  # the lessons' shared helpers (and it finds minifaceattr)
@@ -164,27 +163,14 @@ def section_3_tiled():
         the next tiles of A and B over the current ones before thread 1 has read them.""")
 
 
-def median_seconds(fn, repeats, sync=lambda: None):
-    """The median time of ``repeats`` calls of fn(), after one warm-up call."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def section_4_measured(n, repeats):
     course.section(f"4. GFLOP/s on the CPU at n = {n} (float32)")
     A, B = random_pair(n, n, n, np.float32)
     C, flops = np.empty((n, n), np.float32), 2 * n ** 3
-    rates = {"NumPy (BLAS)": flops / median_seconds(lambda: A @ B, repeats)}
+    rates = {"NumPy (BLAS)": flops / course.median_seconds(lambda: A @ B, repeats)}
     for name in ("matmul_naive", "matmul_tiled"):
         kernel = compile_kernel(SOURCE, name, np.float32, on_gpu=False)
-        rates[f"{name} (emulator)"] = flops / median_seconds(
+        rates[f"{name} (emulator)"] = flops / course.median_seconds(
             lambda k=kernel: launch(k, A, B, C), repeats)
     for name, rate in rates.items():
         print(f"  {name:26s} {rate / 1e9:9.2f} GFLOP/s")
@@ -211,9 +197,9 @@ def section_5_on_a_gpu(n):
         kernel = compile_kernel(SOURCE, name, np.float32, on_gpu=True)
         got = multiply(kernel, *(cupy.asarray(a) for a in small))
         course.confirm(error_vs_numpy(got, *small) < 1e-5, f"{name} agrees with NumPy on the GPU")
-        rates[name] = flops / median_seconds(lambda k=kernel: launch(k, A_gpu, B_gpu, C_gpu),
+        rates[name] = flops / course.median_seconds(lambda k=kernel: launch(k, A_gpu, B_gpu, C_gpu),
                                              10, sync)
-    rates["cuBLAS (cupy.matmul)"] = flops / median_seconds(lambda: A_gpu @ B_gpu, 10, sync)
+    rates["cuBLAS (cupy.matmul)"] = flops / course.median_seconds(lambda: A_gpu @ B_gpu, 10, sync)
     for name, rate in rates.items():
         print(f"  {name:26s} {rate / 1e9:9.1f} GFLOP/s")
     course.say("""

@@ -41,6 +41,7 @@ import operator
 import os
 import sys
 import textwrap
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +327,19 @@ def numbers(text, count=None):
 def words(text):
     """The names in ``text``, separated by spaces or commas."""
     return text.translate(str.maketrans("()[],'\"", "       ")).split()
+
+
+def median_seconds(fn, repeats, sync=lambda: None):
+    """The median time of ``repeats`` calls of fn(), after one warm-up call."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def is_close(a, b, rtol=1e-4, atol=1e-8):
