@@ -271,14 +271,14 @@ def test_two_processes_build_the_same_library_safely(tmp_path):
 # ---- the reason the emulator exists: a missing barrier is caught every time ----------------
 
 def reduction_without_barrier(k):
-    """reduction.cu with its k-th ``__syncthreads();`` statement deleted."""
-    code = kernel_source("reduction")
+    """loss_sum.cu with its k-th ``__syncthreads();`` statement deleted."""
+    code = kernel_source("loss_sum")
     starts = [i for i in range(len(code)) if code.startswith("__syncthreads();", i)]
     return code[:starts[k]] + code[starts[k] + len("__syncthreads();"):]
 
 
 def block_sums(code, x, order=None):
-    f = RawModule(code, ("-Dreal_t=double",), name="reduction.cu").get_function("block_sum")
+    f = RawModule(code, ("-Dreal_t=double",), name="loss_sum.cu").get_function("block_sum")
     blocks = 4
     out = np.full(blocks, np.nan)
     f((blocks,), (256,), (x, out, np.int32(x.size)), shared_mem=256 * 8, order=order)
@@ -286,13 +286,13 @@ def block_sums(code, x, order=None):
 
 
 def test_reduction_source_has_the_two_barriers_this_test_removes():
-    assert strip_comments(kernel_source("reduction")).count("__syncthreads();") == 2
+    assert strip_comments(kernel_source("loss_sum")).count("__syncthreads();") == 2
 
 
 @pytest.mark.parametrize("order", ["forward", "reverse", "shuffle:1"])
 def test_reduction_with_its_barriers_is_right(order):
     x = np.random.default_rng(1).uniform(0, 1, 3000)
-    np.testing.assert_allclose(block_sums(kernel_source("reduction"), x, order).sum(), x.sum(),
+    np.testing.assert_allclose(block_sums(kernel_source("loss_sum"), x, order).sum(), x.sum(),
                                rtol=1e-12)
 
 

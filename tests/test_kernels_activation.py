@@ -85,7 +85,7 @@ def block_sum(backend, x, max_blocks):
     xp = get_array_module(x)
     blocks = grid_1d(x.size, max_blocks=max_blocks)
     partial = xp.full(blocks, np.nan, x.dtype)
-    kernel = get_kernel("reduction", "block_sum", x.dtype, backend.kernels)
+    kernel = get_kernel("loss_sum", "block_sum", x.dtype, backend.kernels)
     kernel((blocks,), (THREADS_PER_BLOCK,), (x, partial, np.int32(x.size)),
            shared_mem=THREADS_PER_BLOCK * x.itemsize)
     return partial

@@ -234,15 +234,15 @@ def reduce_terms(terms, reduction):
 
 
 def kernel_sum(x):
-    """Σ x with reduction.cu's ``block_sum``: once over x (a partial sum per block), then
+    """Σ x with loss_sum.cu's ``block_sum``: once over x (a partial sum per block), then
     once over the partial sums with a single block. Returns a 0-d array."""
     x = x.reshape(-1)
     blocks = grid_1d(x.size, max_blocks=THREADS_PER_BLOCK)
     partial, total = output(x, (blocks,)), output(x, (1,))
     shared = THREADS_PER_BLOCK * x.dtype.itemsize
-    launch("reduction", "block_sum", (x, partial, np.int32(x.size)), grid=(blocks,),
+    launch("loss_sum", "block_sum", (x, partial, np.int32(x.size)), grid=(blocks,),
            shared_mem=shared)
-    launch("reduction", "block_sum", (partial, total, np.int32(blocks)), grid=(1,),
+    launch("loss_sum", "block_sum", (partial, total, np.int32(blocks)), grid=(1,),
            shared_mem=shared)
     return total.reshape(())
 

@@ -2,7 +2,7 @@
 //
 // The kernels that need a block-wide sum include this file (#include "block_reduce.cuh");
 // the loader pastes it into their source (kernels/loader.py, kernel_source), so NVRTC, the
-// emulator and the launcher's signature parser all read one text. reduction.cu explains the
+// emulator and the launcher's signature parser all read one text. loss_sum.cu explains the
 // same tree step by step, as the course's first kernel whose threads work together.
 //
 // Every thread of the block must call block_sum_of (it has barriers), with the same `partial`:

@@ -5,7 +5,7 @@
 // the term loss[i] and, when with_grad is 1, its derivative grad[i] = d loss_i / d pred_i,
 // while the inputs are in registers anyway. The backward pass is then one multiply,
 // d pred = gy * grad (divided by n for a mean), and never reads the inputs again. The sum of
-// loss[] for reduction="mean" or "sum" is reduction.cu's block_sum.
+// loss[] for reduction="mean" or "sum" is loss_sum.cu's block_sum.
 //
 // Element-wise kernels use a grid-stride loop (see activation.cu). When with_grad is 0,
 // grad is not touched (the caller may pass a one-element dummy). Each kernel's comment

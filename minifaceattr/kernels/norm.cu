@@ -9,7 +9,7 @@
 //   channel. Each thread walks the channel's m elements with a stride of blockDim.x, keeps
 //   its own running result, and the block then combines the threads' results with a tree in
 //   shared memory: block_sum_of (block_reduce.cuh) for sums, a Welford merge for the
-//   statistics (see reduction.cu for the tree explained step by step).
+//   statistics (see loss_sum.cu for the tree explained step by step).
 // - element-wise kernels (batch_norm_normalize, batch_norm_backward_input): one element per
 //   thread in a grid-stride loop; the element at index i belongs to channel (i / L) % C.
 //

@@ -1,4 +1,5 @@
-// reduction.cu: the sum of n numbers, your first kernel that makes threads work together.
+// loss_sum.cu: the sum of n numbers (what the losses use for reduction="mean" and "sum"),
+// your first kernel that makes threads work together.
 //
 // Words you need:
 // - A thread runs the kernel function once. Thousands run at the same time, and each reads
