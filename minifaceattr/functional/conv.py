@@ -23,17 +23,19 @@ Each data-movement step has a NumPy twin (``*_numpy``) and a CUDA kernel in
 ``kernels/conv.cu`` (``*_kernel``, run on the GPU or by the CPU emulator); the GEMMs are
 ``@`` in both cases: NumPy's BLAS, or cuBLAS through CuPy.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
 from ..kernels import launch, output
 from . import conv_fast
 
 
-def pair(value, name):
+def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``3`` -> (3, 3); ``(3, 2)`` -> (3, 2): one value per spatial axis (height, width)."""
     values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
@@ -242,16 +244,18 @@ def check_conv_inputs(x, w, b):
                         f"{sorted(str(d) for d in dtypes)}")
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+           dilation: int | tuple[int, int] = 1) -> Tensor:
     """torch.nn.functional.conv2d (without groups): x (N, C_in, H, W), weight
     (C_out, C_in, kh, kw), bias (C_out,) or None -> (N, C_out, OH, OW).
 
     stride, padding (zeros on each side) and dilation are an int or an (h, w) pair.
     """
-    stride, padding, dilation = (pair(stride, "stride"), pair(padding, "padding"),
-                                 pair(dilation, "dilation"))
-    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+    strides, pads, dilations = (pair(stride, "stride"), pair(padding, "padding"),
+                                pair(dilation, "dilation"))
+    if min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
         raise ValueError(f"conv2d: stride and dilation must be >= 1 and padding >= 0, got "
-                         f"stride={stride}, padding={padding}, dilation={dilation}")
-    fn = Conv2d(stride, padding, dilation)
+                         f"stride={strides}, padding={pads}, dilation={dilations}")
+    fn = Conv2d(strides, pads, dilations)
     return fn(x, weight) if bias is None else fn(x, weight, bias)

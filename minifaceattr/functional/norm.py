@@ -4,12 +4,14 @@ The NumPy line and the kernel call (``kernels/norm.cu``) stand side by side in e
 Both see the input as an (N, C, L) array: the statistics of channel c are over its
 m = N·L elements (L = H·W for images, 1 for (N, C) inputs).
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from ..autograd import Function, Tensor
-from ..backend import get_array_module, kernel_backend
+from ..backend import Array, get_array_module, kernel_backend
 from ..kernels import launch, output
 from . import norm_fast
 
@@ -143,8 +145,9 @@ def run_channelwise(name, *arrays):
     return out
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(x: Tensor, running_mean: Array | Tensor | None, running_var: Array | Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """torch.nn.functional.batch_norm for x of shape (N, C) or (N, C, H, W) (any (N, C, ...)).
 
     ``running_mean`` and ``running_var`` are raw (C,) arrays (or Tensors, whose ``.data`` is
