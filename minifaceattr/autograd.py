@@ -21,6 +21,10 @@ import numpy as np
 from .backend import Array, check_device, device_of, get_array_module, to_device, to_numpy
 from .grad_mode import is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401 (re-exported)
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["Tensor", "Function", "tensor", "as_tensor", "sum_to", "topological_order",
+           "no_grad", "set_grad_enabled", "is_grad_enabled"]
+
 def sum_to(g: Array, shape: Sequence[int]) -> Array:
     """Sum gradient ``g`` down to ``shape``: undo NumPy broadcasting in the backward pass.
 

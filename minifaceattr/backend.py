@@ -17,6 +17,11 @@ from typing import Any
 
 import numpy as np
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["BACKENDS", "get_backend", "set_backend", "use_backend", "import_cupy", "has_gpu",
+           "is_cupy_array", "get_array_module", "device_of", "to_device", "to_numpy",
+           "kernel_backend", "Array"]
+
 # A raw array: a numpy.ndarray, or a cupy.ndarray on the GPU. The two share no base class and
 # CuPy ships no type stubs, so the hint says what goes there and mypy checks nothing about it.
 Array = Any

@@ -10,6 +10,10 @@ MGG-Net gives each group one attention mask. Every attribute belongs to exactly 
     [37, 38]
 """
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["ATTRIBUTES", "NUM_ATTRIBUTES", "ATTRIBUTE_INDEX", "GROUPS", "group_indices",
+           "group_of", "validate_groups"]
+
 ATTRIBUTES = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald",
     "Bangs", "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair",

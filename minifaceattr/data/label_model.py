@@ -28,6 +28,9 @@ import numpy as np
 
 from .attributes import ATTRIBUTES
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["celeba_statistics", "celeba_label_model", "LabelModel"]
+
 
 def celeba_statistics():
     """CelebA's positive rates (40,) and phi correlation (40, 40), as stored in the package

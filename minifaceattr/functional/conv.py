@@ -34,6 +34,10 @@ from ..backend import get_array_module, kernel_backend
 from ..kernels import launch, output
 from . import conv_fast
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["conv2d", "Conv2d", "ConvGeometry", "output_size", "im2col_numpy", "col2im_numpy",
+           "im2col_kernel", "col2im_kernel", "im2col", "col2im"]
+
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``3`` -> (3, 3); ``(3, 2)`` -> (3, 2): one value per spatial axis (height, width)."""

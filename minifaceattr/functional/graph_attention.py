@@ -26,6 +26,11 @@ from ..autograd import Function, Tensor
 from ..backend import get_array_module, kernel_backend
 from ..kernels import launch, output
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["graph_attention", "GraphAttention", "graph_attention_numpy",
+           "graph_attention_backward_numpy", "graph_attention_kernel",
+           "graph_attention_backward_kernel", "threads_for"]
+
 
 class GraphMessages(Function):
     """m[n, i, j] = W_i f[n, j] for f (N, K, D) and W (K, D_out, D): every receiver i

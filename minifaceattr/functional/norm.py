@@ -15,6 +15,9 @@ from ..backend import Array, get_array_module, kernel_backend
 from ..kernels import launch, output
 from . import norm_fast
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["batch_norm", "BatchNorm", "NORM_THREADS", "reduction_threads", "batch_statistics"]
+
 NORM_THREADS = 512  # threads per block of the per-channel reductions, as in norm.cu
 
 

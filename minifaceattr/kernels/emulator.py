@@ -32,6 +32,9 @@ import numpy as np
 
 from .signature import check_args, check_writeable, parse_defines, parse_kernels
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["RawModule", "compiler", "cache_dir"]
+
 HEADER = Path(__file__).with_name("cuda_emu.h")
 ORDERS = {"forward": 0, "reverse": 1, "shuffle": 2}
 MAX_DYNAMIC_SHARED = 48 * 1024

@@ -46,6 +46,11 @@ from .. import nn
 from ..functional.conv import output_size
 from ..functional.pooling import pool_output_size
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["HMTNet", "hmtnet", "HMTNetConfig", "HMTNET_224", "HMTNET_SMALL", "small_config",
+           "single_task_net", "Aggregate", "Branch", "ScoreHead", "AGGREGATORS", "TASKS",
+           "MIN_TRUNK_SIZE"]
+
 AGGREGATORS = ("avg", "concat")
 
 HMTOutput = namedtuple("HMTOutput", ["gender", "race", "score"])

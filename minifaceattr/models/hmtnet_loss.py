@@ -12,6 +12,9 @@ from ..backend import to_device
 from ..metrics import ClassificationAccuracy, RegressionMetrics
 from .hmtnet import TASKS
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["HMTLoss", "HMTMetrics", "score_loss", "SCORE_LOSSES"]
+
 SCORE_LOSSES = ("smooth_huber", "mse", "l1", "smooth_l1")
 METRIC_KEYS = ("mae", "rmse", "pc", "acc_race", "acc_gender")
 

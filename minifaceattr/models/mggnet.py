@@ -25,6 +25,10 @@ from .. import nn
 from ..data.attributes import ATTRIBUTES, GROUPS, group_of, validate_groups
 from .backbones import build_backbone
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["MGGNet", "mggnet", "mggnet_loss", "positive_weights", "GroupAttention",
+           "GraphCorrelation", "AttributeClassifiers", "MGGOutput", "VARIANTS"]
+
 VARIANTS = ("full", "no_gcl", "independent", "baseline")
 
 

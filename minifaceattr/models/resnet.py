@@ -25,6 +25,9 @@ from .. import functional as F
 from .. import nn
 from ..serialization import load_pretrained
 
+# The public names (lessons and users import these; the rest may move).
+__all__ = ["ResNet", "BasicBlock", "resnet18", "resnet34", "conv3x3", "conv1x1", "STAGES"]
+
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
 
