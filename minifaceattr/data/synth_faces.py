@@ -13,6 +13,10 @@ phi correlations (``label_model``), and each image is drawn from its labels plus
 Sample *i* depends only on (seed, split, i): the first 100 samples of ``SynthFaces(1000)`` are
 ``SynthFaces(100)``, and "train", "valid" and "test" never share a random stream.
 """
+from __future__ import annotations
+
+import numpy as np
+
 from . import drawing, face_style, label_model
 from .drawing import draw_face
 from .face_style import sample_style
@@ -31,25 +35,26 @@ class SynthFaces(SyntheticDataset):
     kind = 1
     modules = (drawing, face_style, label_model)
 
-    def __init__(self, n, image_size=64, seed=0, split="train", cache=True, supersample=3,
-                 workers=None, verbose=True):
+    def __init__(self, n: int, image_size: int = 64, seed: int = 0, split: str = "train",
+                 cache: bool = True, supersample: int = 3, workers: int | None = None,
+                 verbose: bool = True) -> None:
         super().__init__(n, image_size, seed, split, cache, supersample, workers, verbose)
         stream = sample_rng(self.kind, self.seed, self.split, 1)
         self.labels = celeba_label_model().sample(stream, self.n).astype("int64")
 
-    def style(self, i):
+    def style(self, i: int) -> dict:
         """Sample i's style: pose, colours, lighting, background, noise (see face_style)."""
         return sample_style(self.rng(i))
 
-    def part_regions(self, i):
+    def part_regions(self, i: int) -> dict[str, np.ndarray]:
         """{group: (image_size, image_size) bool mask}: where sample i's face draws each
         group's cues (``drawing.part_regions``; every group but Holistic)."""
         return drawing.part_regions(self.style(i), self.image_size)
 
-    def draw(self, i):
+    def draw(self, i: int) -> np.ndarray:
         return draw_face(self.labels[i], self.style(i), self.image_size, self.supersample)
 
-    def target(self, i):
+    def target(self, i: int) -> np.ndarray:
         return self.labels[i]
 
     def signature(self):
