@@ -141,43 +141,27 @@ def test_scheduler_resume():
 
 # --- against PyTorch ---------------------------------------------------------------------
 
-@pytest.mark.torch
-@pytest.mark.parametrize("settings", [
-    dict(momentum=0.9, weight_decay=5e-4),
-    dict(momentum=0.9, weight_decay=1e-2, nesterov=True),
-    dict(momentum=0.5, dampening=0.3),
-    dict(),
-])
-def test_sgd_matches_pytorch(rng, settings):
-    torch = pytest.importorskip("torch")
-    start = make_params(rng)
-    grads = gradient_sequence(rng, start, 3)
-    ours = run(lambda ps: optim.SGD(ps, lr=0.1, **settings), start, grads)
-    theirs = run_torch(torch, lambda ps: torch.optim.SGD(ps, lr=0.1, **settings), start, grads)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+TORCH_CASES = [  # (optimizer name, lr, settings): each must match torch.optim step for step
+    ("SGD", 0.1, dict(momentum=0.9, weight_decay=5e-4)),
+    ("SGD", 0.1, dict(momentum=0.9, weight_decay=1e-2, nesterov=True)),
+    ("SGD", 0.1, dict(momentum=0.5, dampening=0.3)),
+    ("SGD", 0.1, dict()),
+    ("Adam", 0.01, dict()),
+    ("Adam", 0.01, dict(weight_decay=1e-2, betas=(0.8, 0.99), eps=1e-6)),
+    ("AdamW", 0.01, dict()),
+    ("AdamW", 0.01, dict(weight_decay=0.1, betas=(0.8, 0.99), eps=1e-6)),
+]
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("settings", [dict(), dict(weight_decay=1e-2, betas=(0.8, 0.99), eps=1e-6)])
-def test_adam_matches_pytorch(rng, settings):
+@pytest.mark.parametrize("name, lr, settings", TORCH_CASES)
+def test_optimizer_matches_pytorch(rng, name, lr, settings):
     torch = pytest.importorskip("torch")
     start = make_params(rng)
     grads = gradient_sequence(rng, start, 3)
-    ours = run(lambda ps: optim.Adam(ps, lr=0.01, **settings), start, grads)
-    theirs = run_torch(torch, lambda ps: torch.optim.Adam(ps, lr=0.01, **settings), start, grads)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.torch
-@pytest.mark.parametrize("settings", [dict(), dict(weight_decay=0.1, betas=(0.8, 0.99), eps=1e-6)])
-def test_adamw_matches_pytorch(rng, settings):
-    torch = pytest.importorskip("torch")
-    start = make_params(rng)
-    grads = gradient_sequence(rng, start, 3)
-    ours = run(lambda ps: optim.AdamW(ps, lr=0.01, **settings), start, grads)
-    theirs = run_torch(torch, lambda ps: torch.optim.AdamW(ps, lr=0.01, **settings), start, grads)
+    ours = run(lambda ps: getattr(optim, name)(ps, lr=lr, **settings), start, grads)
+    theirs = run_torch(torch, lambda ps: getattr(torch.optim, name)(ps, lr=lr, **settings),
+                       start, grads)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
