@@ -270,12 +270,21 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor | Array,
     for arg, value in [("target", target), ("weight", weight), ("pos_weight", pos_weight)]:
         refuse_grad(name, arg, value)
     weight, pos_weight, target = raw(weight), raw(pos_weight), raw(target)
-    low, high = (float(target.min()), float(target.max())) if target.size else (0.0, 0.0)
+    check_target_range(name, target)
+    return BCEWithLogits(reduction, weight, pos_weight)(logits, target)
+
+
+def check_target_range(name: str, target: Array) -> None:
+    """Refuse BCE targets outside [0, 1] (NaN included). Only host (NumPy) arrays are read:
+    on the GPU the min and max would make the host wait for the device at every call (MGG-Net
+    calls BCE six times a step), so there the data readers' label checks have to do."""
+    if not isinstance(target, np.ndarray) or not target.size:
+        return
+    low, high = float(target.min()), float(target.max())
     if not (low >= 0 and high <= 1):                       # NaN fails both
         raise ValueError(f"{name}: targets must lie in [0, 1] (0/1 labels or probabilities); "
                          f"got values from {low:g} to {high:g} (for -1/+1 labels use "
                          "(t + 1) / 2)")
-    return BCEWithLogits(reduction, weight, pos_weight)(logits, target)
 
 
 def cross_entropy(logits: Tensor, target: Tensor | Array, reduction: str = "mean") -> Tensor:
